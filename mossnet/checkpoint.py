@@ -1,0 +1,66 @@
+"""Checkpoints: ``{arch, scale, config, state_dict, metrics}``, loaded with weights_only=True."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from .arch import MossNet, MossNetConfig, build_model
+from .image_io import atomic_write
+
+ARCH_PREFIX = "mossnet-"
+PACKAGE_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
+DEFAULT_CHECKPOINT = PACKAGE_WEIGHTS / "mossnet_xs_x4.pt"
+
+
+class CheckpointError(ValueError):
+    """A one-line, user-facing problem with a checkpoint file."""
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0][:120] if text else 'no details'}"
+
+
+def save_checkpoint(path: str | os.PathLike, model: MossNet, metrics: dict | None = None,
+                    extra: dict | None = None) -> None:
+    cfg = model.cfg
+    payload = {"arch": ARCH_PREFIX + cfg.variant, "scale": cfg.scale, "config": cfg.to_dict(),
+               "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+               "metrics": metrics or {}}
+    payload.update(extra or {})
+    atomic_write(path, lambda tmp: torch.save(payload, tmp))
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupt zip, pickle of arbitrary objects, ...
+        raise CheckpointError(f"{path}: not a loadable MossNet checkpoint "
+                              f"({_first_line(exc)})") from None
+    if not isinstance(ckpt, dict) or not str(ckpt.get("arch", "")).startswith(ARCH_PREFIX) \
+            or "state_dict" not in ckpt or "config" not in ckpt:
+        raise CheckpointError(f"{path}: not a MossNet checkpoint (no 'mossnet-*' arch, config "
+                              f"and state_dict)")
+    return ckpt
+
+
+def load_model(path: str | os.PathLike = DEFAULT_CHECKPOINT, *, arch: str | None = None,
+               scale: int | None = None) -> tuple[MossNet, dict]:
+    """Build the model a checkpoint describes; ``arch``/``scale`` demand a particular one."""
+    ckpt = read_checkpoint(path)
+    if arch is not None and ckpt["arch"] != ARCH_PREFIX + arch:
+        raise CheckpointError(f"{path}: checkpoint is {ckpt['arch']}, expected {ARCH_PREFIX + arch}")
+    if scale is not None and ckpt["scale"] != scale:
+        raise CheckpointError(f"{path}: checkpoint is for x{ckpt['scale']}, expected x{scale}")
+    try:
+        model = build_model(MossNetConfig.from_dict(ckpt["config"]))
+        model.load_state_dict(ckpt["state_dict"])
+    except (TypeError, KeyError, RuntimeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: weights do not match {ckpt['arch']} "
+                              f"({_first_line(exc)})") from None
+    return model.eval(), ckpt

@@ -1,0 +1,99 @@
+"""Training data: HR images held on the training device, LR made once per whole image.
+
+LR comes from the MATLAB-compatible bicubic of the *whole* image (as DIV2K ships it), the
+thumbnail from that whole LR image, and crops are cut from both at aligned positions, so the
+context encoder sees in training exactly what it sees at inference."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .bicubic import downscale_uint8, to_uint8_levels, imresize
+from .image_io import ImageError, iter_image_files, load_image
+
+
+def prepare_hr(rgb: np.ndarray, max_side: int) -> torch.Tensor:
+    """uint8 HxWx3 -> float64 (3, H, W) in [0, 255]; photos larger than ``max_side`` are
+    first shrunk by an integer factor (removes JPEG block structure and camera noise)."""
+    hr = torch.from_numpy(rgb).permute(2, 0, 1).double()
+    factor = math.ceil(max(rgb.shape[:2]) / max_side)
+    if factor > 1:
+        hr = to_uint8_levels(imresize(hr, 1 / factor))
+    return hr
+
+
+class TrainingImages:
+    def __init__(self, folders: list[str], scale: int, thumb: int, device: torch.device,
+                 max_side: int = 1024, min_lr_side: int = 48):
+        self.scale, self.device = scale, device
+        self.hr, self.lr, self.thumbs, self.names = [], [], [], []
+        files = [f for d in folders for f in iter_image_files(d)]
+        if not files:
+            raise ImageError(f"no images found in {', '.join(map(str, folders))}")
+        for path in files:
+            try:
+                hr = prepare_hr(load_image(path, max_pixels=200_000_000).rgb, max_side)
+            except ImageError:
+                continue
+            h, w = (s - s % scale for s in hr.shape[1:])
+            if min(h, w) // scale < min_lr_side:
+                continue
+            hr = hr[:, :h, :w]
+            lr = downscale_uint8(hr, scale)
+            self.hr.append(hr.to(torch.uint8).to(device))
+            self.lr.append(lr.to(torch.uint8).to(device))
+            self.thumbs.append(F.adaptive_avg_pool2d((lr / 255.0).float()[None], thumb)[0].to(device))
+            self.names.append(str(path))
+        if not self.hr:
+            raise ImageError(f"no usable training images in {', '.join(map(str, folders))}")
+        areas = torch.tensor([x.shape[1] * x.shape[2] for x in self.lr], dtype=torch.float64)
+        self.weights = areas / areas.sum()
+
+    def __len__(self) -> int:
+        return len(self.hr)
+
+    def split(self, every: int) -> "TrainingImages":
+        """Move every ``every``-th image into a held-out validation set, returned."""
+        val = object.__new__(TrainingImages)
+        val.scale, val.device = self.scale, self.device
+        keep = [i for i in range(len(self)) if i % every != every // 2]
+        held = [i for i in range(len(self)) if i % every == every // 2]
+        for name in ("hr", "lr", "thumbs", "names"):
+            items = getattr(self, name)
+            setattr(val, name, [items[i] for i in held])
+            setattr(self, name, [items[i] for i in keep])
+        for ds in (self, val):
+            areas = torch.tensor([x.shape[1] * x.shape[2] for x in ds.lr], dtype=torch.float64)
+            ds.weights = areas / areas.sum()
+        return val
+
+    def sample(self, batch: int, lr_patch: int, gen: torch.Generator):
+        """Random aligned LR/HR crops with flips and transposes (the 8 dihedral views),
+        plus each crop's whole-image thumbnail under the same view."""
+        s, hp = self.scale, lr_patch * self.scale
+        idx = torch.multinomial(self.weights, batch, replacement=True, generator=gen).tolist()
+        lrs, hrs, thumbs = [], [], []
+        for i in idx:
+            _, h, w = self.lr[i].shape
+            y = int(torch.randint(0, h - lr_patch + 1, (1,), generator=gen))
+            x = int(torch.randint(0, w - lr_patch + 1, (1,), generator=gen))
+            lrs.append(self.lr[i][:, y:y + lr_patch, x:x + lr_patch])
+            hrs.append(self.hr[i][:, y * s:y * s + hp, x * s:x * s + hp])
+            thumbs.append(self.thumbs[i])
+        lr = torch.stack(lrs).float() / 255.0
+        hr = torch.stack(hrs).float() / 255.0
+        th = torch.stack(thumbs)
+        flips = torch.randint(0, 2, (3,), generator=gen).tolist()
+        views = []
+        for t in (lr, hr, th):
+            if flips[0]:
+                t = t.flip(-1)
+            if flips[1]:
+                t = t.flip(-2)
+            if flips[2]:
+                t = t.transpose(-1, -2)
+            views.append(t.contiguous())
+        return views

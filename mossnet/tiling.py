@@ -1,0 +1,172 @@
+"""The tiling plan: the one source of truth for patch size, halo, tile placement and stitching.
+
+Rules (docs/tiling.md spells them out for the Kotlin and Swift ports):
+
+1. The LR image (H, W) is extended to a *canvas* by edge replication: each side becomes
+   ``max(ceil(side / align) * align, patch)``. Pixels outside the image repeat the nearest
+   edge pixel (index clamping), so no padded copy of the image is ever built.
+2. Along each axis, tile cores start at 0, patch, 2*patch, ... while they fit; if the canvas
+   is not a multiple of ``patch`` one last core starts at ``canvas - patch``. Every start is a
+   multiple of ``align``, which keeps the U-Net's stride-2 grid identical in every tile.
+3. A tile's input is its core plus ``halo`` pixels on each side (edge-replicated where it
+   leaves the image): a fixed ``patch + 2 * halo`` square. Its output is the core, x scale.
+4. Each tile *owns* the part of its core from the end of the previous core (or its own
+   start) to its own end, clipped to the image. Owned regions cover every output pixel
+   exactly once; only owned pixels are written.
+5. The context thumbnail is the adaptive average pool of the whole image to
+   ``thumb x thumb`` (bin i spans floor(i*H/T) .. ceil((i+1)*H/T)).
+
+With ``halo >= receptive-field radius`` the tiled output equals the whole-image output
+(``upscale_whole``) up to float rounding: seams cannot exist.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Callable, Iterator
+
+import numpy as np
+
+# Chosen by measurement (docs/tiling.md, `python -m mossnet.tiling_sweep`). The default halo
+# is not a constant: it is the model's receptive-field radius rounded up to ``align``, the
+# smallest halo for which tiling is exact.
+DEFAULT_PATCH = 64
+
+
+@dataclass(frozen=True)
+class TilingConfig:
+    scale: int
+    patch: int  # LR side of a tile's core
+    halo: int  # LR pixels of context on each side of the core
+    align: int  # core starts and the canvas are multiples of this
+    thumb: int  # side of the context thumbnail
+
+    def __post_init__(self):
+        if self.patch <= 0 or self.patch % self.align:
+            raise ValueError(f"patch {self.patch} must be a positive multiple of {self.align}")
+        if self.halo < 0 or self.halo % self.align:
+            raise ValueError(f"halo {self.halo} must be a non-negative multiple of {self.align}")
+
+    @property
+    def input_size(self) -> int:
+        return self.patch + 2 * self.halo
+
+    @property
+    def output_size(self) -> int:
+        return self.patch * self.scale
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def exact_halo(receptive_field_radius: int, align: int) -> int:
+    """Smallest aligned halo that covers the receptive field: tiling with it is exact."""
+    return -(-receptive_field_radius // align) * align
+
+
+def tiling_for(model_cfg, receptive_field_radius: int, patch: int | None = None,
+               halo: int | None = None) -> TilingConfig:
+    """The tiling config of a model config (``mossnet.arch.MossNetConfig``); see
+    ``mossnet.pipeline.model_tiling`` for the one that measures the receptive field."""
+    if halo is None:
+        halo = exact_halo(receptive_field_radius, model_cfg.align)
+    return TilingConfig(scale=model_cfg.scale, patch=DEFAULT_PATCH if patch is None else patch,
+                        halo=halo, align=model_cfg.align, thumb=model_cfg.thumb_size)
+
+
+@dataclass(frozen=True)
+class Tile:
+    y: int  # core origin (LR, canvas coordinates = image coordinates)
+    x: int
+    own_y0: int  # owned LR region [own_y0, own_y1) x [own_x0, own_x1), inside the image
+    own_y1: int
+    own_x0: int
+    own_x1: int
+
+
+def canvas_size(side: int, t: TilingConfig) -> int:
+    return max(math.ceil(side / t.align) * t.align, t.patch)
+
+
+def axis_starts(side: int, t: TilingConfig) -> list[int]:
+    canvas = canvas_size(side, t)
+    starts = list(range(0, canvas - t.patch + 1, t.patch))
+    if starts[-1] + t.patch < canvas:
+        starts.append(canvas - t.patch)
+    return starts
+
+
+def axis_ownership(side: int, t: TilingConfig) -> list[tuple[int, int, int]]:
+    """(start, own_from, own_to) per tile along one axis; tiles owning nothing are dropped."""
+    out, covered = [], 0
+    for start in axis_starts(side, t):
+        own_from, own_to = covered, min(start + t.patch, side)
+        if own_to > own_from:
+            out.append((start, own_from, own_to))
+            covered = own_to
+    return out
+
+
+def plan_tiles(height: int, width: int, t: TilingConfig) -> list[Tile]:
+    if height < 1 or width < 1:
+        raise ValueError(f"cannot tile an empty image ({width}x{height})")
+    rows, cols = axis_ownership(height, t), axis_ownership(width, t)
+    return [Tile(y, x, oy0, oy1, ox0, ox1) for (y, oy0, oy1) in rows for (x, ox0, ox1) in cols]
+
+
+def extract_patch(image: np.ndarray, tile: Tile, t: TilingConfig) -> np.ndarray:
+    """HxWxC image -> the tile's (input_size, input_size, C) input, edges replicated."""
+    h, w = image.shape[:2]
+    ys = np.clip(np.arange(tile.y - t.halo, tile.y + t.patch + t.halo), 0, h - 1)
+    xs = np.clip(np.arange(tile.x - t.halo, tile.x + t.patch + t.halo), 0, w - 1)
+    return image[ys][:, xs]
+
+
+def adaptive_pool_axis(a: np.ndarray, out: int, axis: int) -> np.ndarray:
+    n = a.shape[axis]
+    bins = [np.take(a, np.arange(i * n // out, -(-(i + 1) * n // out)), axis=axis).mean(axis=axis)
+            for i in range(out)]
+    return np.stack(bins, axis=axis)
+
+
+def make_thumbnail(image: np.ndarray, t: TilingConfig) -> np.ndarray:
+    """HxWx3 uint8 -> (1, 3, thumb, thumb) float32 in [0, 1] (rule 5)."""
+    a = adaptive_pool_axis(image.astype(np.float64) / 255.0, t.thumb, axis=0)
+    a = adaptive_pool_axis(a, t.thumb, axis=1)
+    return np.ascontiguousarray(a.transpose(2, 0, 1)[None], dtype=np.float32)
+
+
+def to_model_input(patch_hwc: np.ndarray) -> np.ndarray:
+    """uint8 HxWx3 -> float32 (1, 3, H, W) in [0, 1]."""
+    return np.ascontiguousarray(patch_hwc.transpose(2, 0, 1)[None], dtype=np.float32) / 255.0
+
+
+def to_uint8(output_chw: np.ndarray) -> np.ndarray:
+    """float (3, H, W) in [0, 1] -> uint8 HxWx3: clamp, then round half up."""
+    return np.floor(np.clip(output_chw, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8).transpose(1, 2, 0)
+
+
+ContextFn = Callable[[np.ndarray], np.ndarray]
+PatchFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def upscale_tiled(image: np.ndarray, context_fn: ContextFn, patch_fn: PatchFn, t: TilingConfig,
+                  progress: Callable[[Iterator], Iterator] | None = None,
+                  as_float: bool = False) -> np.ndarray:
+    """Upscale an HxWx3 uint8 image with the two fixed-shape programs.
+
+    ``context_fn(thumb)`` -> modulation; ``patch_fn(patch, modulation)`` -> (1, 3, s*P, s*P)
+    float output of the tile's core. Only one tile's tensors are alive at a time. The result
+    is uint8 HxWx3, or with ``as_float`` the raw float32 output (for exactness checks)."""
+    h, w = image.shape[:2]
+    s = t.scale
+    modulation = context_fn(make_thumbnail(image, t))
+    out = np.empty((h * s, w * s, 3), dtype=np.float32 if as_float else np.uint8)
+    tiles = plan_tiles(h, w, t)
+    for tile in (progress(tiles) if progress else tiles):
+        hr = np.asarray(patch_fn(to_model_input(extract_patch(image, tile, t)), modulation))[0]
+        hr = hr.transpose(1, 2, 0) if as_float else to_uint8(hr)
+        oy, ox = (tile.own_y0 - tile.y) * s, (tile.own_x0 - tile.x) * s
+        oh, ow = (tile.own_y1 - tile.own_y0) * s, (tile.own_x1 - tile.own_x0) * s
+        out[tile.own_y0 * s:tile.own_y1 * s, tile.own_x0 * s:tile.own_x1 * s] = hr[oy:oy + oh, ox:ox + ow]
+    return out

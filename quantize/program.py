@@ -1,0 +1,160 @@
+"""The quantized pipeline: MossNet's two programs through PT2E, saved as torch.export archives.
+
+A quantized pipeline is a folder:
+  context.pt2        torch.export archive of the int8 (q/dq) context program
+  upscale_patch.pt2  torch.export archive of the int8 (q/dq) patch program
+  quant.json         recipe, tiling, model config, checkpoint hash, calibration, report
+Exporters read this folder (``load_pipeline``); the graphs are kept unfolded, see
+``quantize.recipe``."""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import torch
+from torchao.quantization.pt2e import move_exported_model_to_eval
+from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+from mossnet.arch import MossNet, MossNetConfig
+from mossnet.pipeline import ContextProgram, PatchProgram, example_inputs
+from mossnet.tiling import TilingConfig, upscale_tiled
+
+from .calibration import CalibrationImage
+from .recipe import make_quantizer
+
+FORMAT_VERSION = 1
+PROGRAM_FILES = {"context": "context.pt2", "upscale_patch": "upscale_patch.pt2"}
+
+
+class QuantizedPipelineError(ValueError):
+    """A one-line problem with a quantized pipeline folder."""
+
+
+@dataclass
+class QuantizedPipeline:
+    context: torch.fx.GraphModule
+    upscale_patch: torch.fx.GraphModule
+    tiling: TilingConfig
+    meta: dict = field(default_factory=dict)
+
+    def programs(self):
+        """numpy callables for ``mossnet.tiling.upscale_tiled``."""
+        @torch.no_grad()
+        def context_fn(thumb):
+            return self.context(torch.from_numpy(thumb)).numpy()
+
+        @torch.no_grad()
+        def patch_fn(patch, modulation):
+            return self.upscale_patch(torch.from_numpy(patch), torch.from_numpy(modulation)).numpy()
+        return context_fn, patch_fn
+
+    def upscale(self, image: np.ndarray, progress=None) -> np.ndarray:
+        return upscale_tiled(image, *self.programs(), self.tiling, progress=progress)
+
+
+def float_programs(model: MossNet, tiling: TilingConfig):
+    return ContextProgram(model).eval(), PatchProgram(model, tiling).eval()
+
+
+def capture(program: torch.nn.Module, example: tuple) -> torch.fx.GraphModule:
+    return torch.export.export(program, example).module()
+
+
+def prepare(model: MossNet, tiling: TilingConfig, quantizer=None):
+    """Exported context and patch programs with observers inserted."""
+    quantizer = quantizer or make_quantizer()
+    ex_ctx, ex_patch = example_inputs(model, tiling)
+    ctx, patch = float_programs(model, tiling)
+    return (prepare_pt2e(capture(ctx, ex_ctx), quantizer),
+            prepare_pt2e(capture(patch, ex_patch), quantizer))
+
+
+@torch.no_grad()
+def calibrate(model: MossNet, prepared_ctx, prepared_patch, calib: list[CalibrationImage],
+              progress: Callable[[Iterable], Iterable] = iter) -> None:
+    """Run the calibration tiles through the observers; modulation comes from the float
+    context (what the int8 context approximates)."""
+    float_ctx = ContextProgram(model).eval()
+    for item in progress(calib):
+        thumb = torch.from_numpy(item.thumb)
+        prepared_ctx(thumb)
+        modulation = float_ctx(thumb)
+        for patch in item.patches:
+            prepared_patch(torch.from_numpy(patch), modulation)
+
+
+def convert(prepared: torch.fx.GraphModule) -> torch.fx.GraphModule:
+    """Observers -> quantize/dequantize, weights left unfolded (see ``quantize.recipe``)."""
+    converted = convert_pt2e(copy.deepcopy(prepared), fold_quantize=False)
+    move_exported_model_to_eval(converted)
+    return converted
+
+
+def sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def save_pipeline(pipe: QuantizedPipeline, folder: str | Path, model: MossNet,
+                  extra_files: dict[str, str] | None = None) -> Path:
+    """Write the folder (programs, quant.json, ``extra_files`` such as the report)
+    atomically: into a temporary sibling, then rename into place."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    ex_ctx, ex_patch = example_inputs(model, pipe.tiling)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        for name, example in (("context", ex_ctx), ("upscale_patch", ex_patch)):
+            torch.export.save(torch.export.export(getattr(pipe, name), example), tmp / PROGRAM_FILES[name])
+        meta = dict(pipe.meta, format_version=FORMAT_VERSION, tiling=pipe.tiling.to_dict(),
+                    model_config=model.cfg.to_dict(),
+                    program_sha256={n: sha256(tmp / f) for n, f in PROGRAM_FILES.items()})
+        (tmp / "quant.json").write_text(json.dumps(meta, indent=1) + "\n")
+        for name, text in (extra_files or {}).items():
+            (tmp / name).write_text(text)
+        if folder.exists():
+            shutil.rmtree(folder)
+        tmp.rename(folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder
+
+
+def load_pipeline(folder: str | Path) -> QuantizedPipeline:
+    """Load a quantized pipeline folder; refuses a tampered or foreign one."""
+    folder = Path(folder)
+    meta_path = folder / "quant.json"
+    if not meta_path.is_file():
+        raise QuantizedPipelineError(f"{folder}: not a quantized MossNet pipeline (no quant.json)")
+    try:
+        meta = json.loads(meta_path.read_text())
+        version = meta["format_version"]
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise QuantizedPipelineError(f"{meta_path}: unreadable ({exc})") from None
+    if version != FORMAT_VERSION:
+        raise QuantizedPipelineError(f"{folder}: format version {version}, this toolkit reads {FORMAT_VERSION}")
+    programs = {}
+    for name, file in PROGRAM_FILES.items():
+        path = folder / file
+        if not path.is_file():
+            raise QuantizedPipelineError(f"{path}: missing")
+        if sha256(path) != meta["program_sha256"][name]:
+            raise QuantizedPipelineError(f"{path}: SHA-256 does not match quant.json (modified or corrupt)")
+        programs[name] = torch.export.load(path).module()
+    return QuantizedPipeline(programs["context"], programs["upscale_patch"],
+                             TilingConfig(**meta["tiling"]), meta)
+
+
+def model_config(pipe: QuantizedPipeline) -> MossNetConfig:
+    return MossNetConfig.from_dict(pipe.meta["model_config"])

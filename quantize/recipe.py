@@ -1,0 +1,130 @@
+"""The int8 recipe, in one place, for PTQ, QAT and every exporter.
+
+* weights: int8, per output channel, symmetric ([-127, 127]);
+* activations: int8, per tensor, affine ([-128, 127]);
+* annotation: ExecuTorch's ``XNNPACKQuantizer``. Its patterns (conv, conv+relu, add, mul,
+  pixel_shuffle passes through) are exactly the ops MossNet uses, and the graph it produces
+  lowers to ExecuTorch/XNNPACK, converts with coremltools to W8A8 and with litert-torch to an
+  int8 .tflite (see ``../shared/notes/toolchain.md``), so there is one quantized graph;
+* activation observer: min-max by default, chosen by measurement (README, "Quantization"):
+  SR outputs are sensitive to clipping, and a histogram observer clips the tails that hold
+  edges and highlights;
+* the modulation input of the patch program is quantized once, and the slices that split it
+  into per-block FiLM scales and shifts share that quantization (``ShareModulation``). Left
+  to XNNPACK's patterns, every slice gets its own scale; LiteRT's int8 I/O then keeps only
+  one of them for the whole input and the output is garbage (19.8 dB, measured). Shared, the
+  int8 tensor the context program returns feeds the patch program with no requantization;
+* the converted graph is kept *unfolded* (weights as float constants followed by
+  quantize_per_channel); ``fold_for_target`` folds them into int8 constants for the targets
+  that want that (ExecuTorch, Core ML) while litert-torch reads the unfolded graph.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+    XNNPACKQuantizer, get_symmetric_quantization_config)
+from torchao.quantization.pt2e import HistogramObserver, MinMaxObserver, MovingAverageMinMaxObserver
+from torchao.quantization.pt2e.quantizer import (QuantizationAnnotation, Quantizer,
+                                                 SharedQuantizationSpec)
+
+from mossnet.pipeline import program_module_name
+
+ACTIVATION_OBSERVERS = {
+    "minmax": MinMaxObserver,
+    "histogram": HistogramObserver,  # L2-optimal range search: clips outliers
+    "moving-average": MovingAverageMinMaxObserver,
+}
+DEFAULT_OBSERVER = "minmax"
+MODULATION_INPUT = "modulation"  # the patch program's second input (mossnet.pipeline.PatchProgram)
+ANNOTATION_KEY = "quantization_annotation"
+WEIGHT_QRANGE = (-127, 127)
+ACTIVATION_QRANGE = (-128, 127)
+EPS = 2 ** -12
+
+
+def quantization_config(qat: bool = False, observer: str = DEFAULT_OBSERVER):
+    """XNNPACK's symmetric per-channel config with our activation observer (PTQ) or its
+    fused moving-average fake-quant (QAT)."""
+    if observer not in ACTIVATION_OBSERVERS:
+        raise ValueError(f"unknown observer {observer!r}; choose from {sorted(ACTIVATION_OBSERVERS)}")
+    config = get_symmetric_quantization_config(
+        is_per_channel=True, is_qat=qat, act_qmin=ACTIVATION_QRANGE[0], act_qmax=ACTIVATION_QRANGE[1],
+        weight_qmin=WEIGHT_QRANGE[0], weight_qmax=WEIGHT_QRANGE[1])
+    if qat:
+        return config
+    act = dataclasses.replace(config.input_activation,
+                              observer_or_fake_quant_ctr=ACTIVATION_OBSERVERS[observer].with_args(eps=EPS))
+    return dataclasses.replace(config, input_activation=act, output_activation=act)
+
+
+class ShareModulation(Quantizer):
+    """XNNPACK's annotation, then one shared quantization for the ``modulation`` input and
+    every slice of it (see the module docstring)."""
+
+    def __init__(self, inner: XNNPACKQuantizer, spec):
+        super().__init__()
+        self.inner, self.spec = inner, spec
+
+    def transform_for_annotation(self, model):
+        return self.inner.transform_for_annotation(model)
+
+    def validate(self, model) -> None:
+        self.inner.validate(model)
+
+    def annotate(self, model: torch.fx.GraphModule) -> torch.fx.GraphModule:
+        self.inner.annotate(model)
+        inputs = [n for n in model.graph.nodes if n.op == "placeholder" and n.name == MODULATION_INPUT]
+        if not inputs:  # the context program
+            return model
+        modulation, first = inputs[0], None
+        for piece in [u for u in modulation.users if u.target == torch.ops.aten.slice.Tensor]:
+            consumers = [u for u in piece.users
+                         if u.meta.get(ANNOTATION_KEY) and piece in u.meta[ANNOTATION_KEY].input_qspec_map]
+            if not consumers:  # a layer kept in float: leave its piece alone
+                continue
+            spec = self.spec if first is None else SharedQuantizationSpec((modulation, first))
+            first = first or piece
+            piece.meta[ANNOTATION_KEY] = QuantizationAnnotation(
+                input_qspec_map={modulation: spec}, output_qspec=SharedQuantizationSpec((modulation, piece)),
+                _annotated=True)
+            for user in consumers:
+                user.meta[ANNOTATION_KEY].input_qspec_map[piece] = SharedQuantizationSpec(piece)
+        return model
+
+
+def make_quantizer(qat: bool = False, observer: str = DEFAULT_OBSERVER,
+                   float_modules: tuple[str, ...] = ()) -> Quantizer:
+    """The quantizer; ``float_modules`` (model module names, e.g. ``upscaler.tail``) stay float."""
+    config = quantization_config(qat, observer)
+    quantizer = XNNPACKQuantizer().set_global(config)
+    for name in float_modules:
+        quantizer.set_module_name(program_module_name(name), None)
+    return ShareModulation(quantizer, config.input_activation)
+
+
+def single_layer_quantizer(layer: str, observer: str = DEFAULT_OBSERVER) -> Quantizer:
+    """Quantizes only ``layer`` (for the sensitivity analysis)."""
+    config = quantization_config(False, observer)
+    return ShareModulation(XNNPACKQuantizer().set_module_name(program_module_name(layer), config),
+                           config.input_activation)
+
+
+def recipe_dict(observer: str = DEFAULT_OBSERVER, float_modules: tuple[str, ...] = ()) -> dict:
+    """The recipe as data, for reports and manifests."""
+    return {"weights": {"dtype": "int8", "granularity": "per-channel", "scheme": "symmetric",
+                        "range": list(WEIGHT_QRANGE)},
+            "activations": {"dtype": "int8", "granularity": "per-tensor", "scheme": "affine",
+                            "range": list(ACTIVATION_QRANGE), "observer": observer},
+            "annotator": "executorch XNNPACKQuantizer", "float_modules": list(float_modules),
+            "torch": torch.__version__}
+
+
+def fold_for_target(graph_module: torch.fx.GraphModule) -> torch.fx.GraphModule:
+    """Fold weight quantize ops into int8 constants (what convert_pt2e(fold_quantize=True)
+    does), for ExecuTorch and Core ML."""
+    from torchao.quantization.pt2e.constant_fold import constant_fold
+    from torchao.quantization.pt2e.quantize_pt2e import _quant_node_constraint
+    constant_fold(graph_module, _quant_node_constraint)
+    return graph_module

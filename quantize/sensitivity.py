@@ -1,0 +1,42 @@
+"""Per-layer sensitivity: the Y-PSNR drop when only one layer is quantized.
+
+Layers are ranked by that drop; ``--float-layers N`` keeps the N worst in float (mixed
+precision) and the report shows what that costs in bytes and buys in dB."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from mossnet.arch import MossNet
+from mossnet.eval import lr_hr_pairs
+from mossnet.metrics import y_psnr_ssim
+from mossnet.pipeline import upscale_with_model
+from mossnet.tiling import TilingConfig
+
+from .calibration import CalibrationImage
+from .program import QuantizedPipeline, calibrate, convert, prepare
+from .recipe import single_layer_quantizer
+
+
+def quantizable_layers(model: MossNet) -> list[str]:
+    return [name for name, m in model.named_modules() if isinstance(m, torch.nn.Conv2d)]
+
+
+def mean_y_psnr(upscale, pairs, scale: int) -> float:
+    return float(np.mean([y_psnr_ssim(upscale(lr), hr, scale)[0] for lr, hr in pairs]))
+
+
+@torch.no_grad()
+def layer_sensitivity(model: MossNet, tiling: TilingConfig, calib: list[CalibrationImage],
+                      eval_dir: str, observer: str, progress: bool = True) -> list[dict]:
+    """[{"layer", "psnr_drop"}], most sensitive first, measured on ``eval_dir``."""
+    pairs = [(lr, hr) for _, lr, hr in lr_hr_pairs(eval_dir, tiling.scale)]
+    base = mean_y_psnr(lambda lr: upscale_with_model(model, lr, tiling), pairs, tiling.scale)
+    rows = []
+    for layer in tqdm(quantizable_layers(model), desc="sensitivity", disable=not progress):
+        ctx, patch = prepare(model, tiling, single_layer_quantizer(layer, observer))
+        calibrate(model, ctx, patch, calib)
+        pipe = QuantizedPipeline(convert(ctx), convert(patch), tiling)
+        rows.append({"layer": layer, "psnr_drop": base - mean_y_psnr(pipe.upscale, pairs, tiling.scale)})
+    return sorted(rows, key=lambda r: -r["psnr_drop"])

@@ -1,0 +1,1 @@
+"""Core ML target: two mlprogram .mlpackage files (context, upscale_patch), iOS 17+."""

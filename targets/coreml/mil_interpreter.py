@@ -1,0 +1,149 @@
+"""Execute a saved Core ML mlprogram on Linux, where ``MLModel.predict`` does not exist.
+
+The .mlpackage's MIL program is read back with coremltools' own protobuf loader (private:
+coremltools is pinned and this module is tested) and run op by op with numpy and torch.
+Each op computes in float32 and its result is cast to the op's declared output dtype, so an
+fp16 program is emulated with fp16 storage between ops. Only MossNet's op set is supported;
+any other op is an error that names it, never a silent guess."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def load_program(mlpackage: str | Path):
+    """The MIL program of a saved .mlpackage (weights read from its blob file)."""
+    import coremltools as ct
+    from coremltools.converters.mil.frontend.milproto.load import load as load_milproto
+    mlpackage = Path(mlpackage)
+    spec = ct.models.MLModel(str(mlpackage), skip_model_load=True).get_spec()
+    weights = mlpackage / "Data" / "com.apple.CoreML" / "weights"
+    return load_milproto(spec, spec.specificationVersion, file_weights_dir=str(weights))
+
+
+def _np_dtype(mil_type):
+    from coremltools.converters.mil.mil import types
+    return np.dtype(types.nptype_from_builtin(mil_type))
+
+
+def _axis_shape(values: np.ndarray, axis: int | None, ndim: int) -> np.ndarray:
+    """Per-channel parameters broadcast along ``axis``; scalars stay scalars."""
+    values = np.asarray(values)
+    if values.ndim == 0 or axis is None:
+        return values
+    shape = [1] * ndim
+    shape[axis] = -1
+    return values.reshape(shape)
+
+
+def _dequantize(q, zero_point, scale, axis):
+    q = np.asarray(q).astype(np.float32)
+    zp = 0 if zero_point is None else _axis_shape(zero_point, axis, q.ndim).astype(np.float32)
+    return (q - zp) * _axis_shape(scale, axis, q.ndim).astype(np.float32)
+
+
+def _quantize(x, zero_point, scale, axis, dtype):
+    info = np.iinfo(dtype)
+    zp = 0 if zero_point is None else _axis_shape(zero_point, axis, x.ndim).astype(np.float32)
+    q = np.round(x.astype(np.float32) / _axis_shape(scale, axis, x.ndim).astype(np.float32)) + zp
+    return np.clip(q, info.min, info.max).astype(dtype)
+
+
+def _conv(x, weight, bias=None, strides=(1, 1), pad_type="valid", pad=None, dilations=(1, 1), groups=1):
+    x, w = torch.from_numpy(np.asarray(x, np.float32)), torch.from_numpy(np.asarray(weight, np.float32))
+    if pad_type == "custom":
+        top, bottom, left, right = (int(p) for p in pad)
+        x = F.pad(x, (left, right, top, bottom))
+    elif pad_type == "same":
+        kh, kw = w.shape[-2:]
+        ph, pw = (kh - 1) * dilations[0], (kw - 1) * dilations[1]
+        x = F.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2))
+    elif pad_type != "valid":
+        raise NotImplementedError(f"conv pad_type {pad_type!r}")
+    b = None if bias is None else torch.from_numpy(np.asarray(bias, np.float32))
+    return F.conv2d(x, w, b, stride=tuple(int(s) for s in strides), dilation=tuple(int(d) for d in dilations),
+                    groups=int(groups)).numpy()
+
+
+def _slice_by_index(x, begin, end, stride=None, begin_mask=None, end_mask=None, squeeze_mask=None):
+    index = []
+    for axis in range(x.ndim):
+        b = None if begin_mask is not None and begin_mask[axis] else int(begin[axis])
+        e = None if end_mask is not None and end_mask[axis] else int(end[axis])
+        step = 1 if stride is None else int(stride[axis])
+        index.append(int(begin[axis]) if squeeze_mask is not None and squeeze_mask[axis] else slice(b, e, step))
+    return x[tuple(index)]
+
+
+def _concat(values, axis, interleave):
+    if interleave:
+        raise NotImplementedError("MIL op 'concat' with interleave=True")
+    return np.concatenate([np.asarray(v, np.float32) for v in values], axis=axis)
+
+
+def _pixel_shuffle(x, upscale_factor):
+    return F.pixel_shuffle(torch.from_numpy(np.ascontiguousarray(x, np.float32)), int(upscale_factor)).numpy()
+
+
+OPS = {
+    "constexpr_affine_dequantize": lambda quantized_data, zero_point, scale, axis:
+        _dequantize(quantized_data, zero_point, scale, int(axis)),
+    "dequantize": lambda input, scale, zero_point=None, axis=None:
+        _dequantize(input, zero_point, scale, None if axis is None else int(axis)),
+    "conv": _conv,
+    "relu": lambda x: np.maximum(x, 0),
+    "add": lambda x, y: np.add(x, y),
+    "mul": lambda x, y: np.multiply(x, y),
+    "sub": lambda x, y: np.subtract(x, y),
+    "pixel_shuffle": _pixel_shuffle,
+    "slice_by_index": _slice_by_index,
+    "expand_dims": lambda x, axes: np.expand_dims(x, tuple(int(a) for a in axes)),
+    "tile": lambda x, reps: np.tile(x, tuple(int(r) for r in reps)),
+    "reshape": lambda x, shape: np.reshape(x, tuple(int(s) for s in shape)),
+    "reduce_mean": lambda x, axes=None, keep_dims=False:
+        np.mean(x.astype(np.float32), axis=None if axes is None else tuple(int(a) for a in axes), keepdims=bool(keep_dims)),
+    "identity": lambda x: x,
+    "concat": lambda values, axis, interleave=False: _concat(values, int(axis), bool(interleave)),
+}
+
+
+class MILInterpreter:
+    """Run ``main`` of a loaded MIL program: ``MILInterpreter(load_program(p))({"patch": ...})``."""
+
+    def __init__(self, program):
+        self.function = program.functions["main"]
+
+    def __call__(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        env = {}
+        for name, var in self.function.inputs.items():
+            if name not in inputs:
+                raise KeyError(f"missing input {name!r}")
+            env[name] = np.asarray(inputs[name]).astype(_np_dtype(var.dtype))
+        for op in self.function.operations:
+            out = op.outputs[0]
+            if op.op_type == "const":
+                env[out.name] = np.asarray(out.val)
+                continue
+            args = {k: self._value(v, env) for k, v in op.inputs.items()}
+            if op.op_type == "quantize":
+                env[out.name] = _quantize(args["input"], args.get("zero_point"), args["scale"],
+                                          None if args.get("axis") is None else int(args["axis"]),
+                                          np.dtype(str(args["output_dtype"])))
+            elif op.op_type == "cast":
+                env[out.name] = args["x"].astype(_np_dtype(out.dtype))
+            elif op.op_type in OPS:
+                env[out.name] = np.asarray(OPS[op.op_type](**args)).astype(_np_dtype(out.dtype))
+            else:
+                raise NotImplementedError(f"MIL op {op.op_type!r} is not supported by this interpreter")
+        return {v.name: env[v.name] for v in self.function.outputs}
+
+    @staticmethod
+    def _value(var, env):
+        if isinstance(var, (list, tuple)):
+            return [MILInterpreter._value(v, env) for v in var]
+        if var.name in env:
+            return env[var.name]
+        return var.val  # an inline constant

@@ -1,0 +1,1 @@
+"""ExecuTorch target: one .pte with two methods (``context``, ``upscale_patch``), XNNPACK."""

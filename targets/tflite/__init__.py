@@ -1,0 +1,1 @@
+"""LiteRT (TFLite) target: one .tflite with two signatures, converted by litert-torch."""

@@ -1,0 +1,47 @@
+"""Shared fixtures: small models and images made in the test, shared/ data when present."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mossnet.arch import build_model, make_config
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "data"
+BENCHMARKS = SHARED / "benchmarks"
+EVAL_DIR = str(BENCHMARKS / "Set5") if BENCHMARKS.is_dir() else str(ROOT / "examples")  # small, real
+
+
+def random_model(variant: str = "xs", scale: int = 4, context: bool = True, seed: int = 0):
+    """An untrained model with every weight perturbed, so the context really modulates."""
+    torch.manual_seed(seed)
+    model = build_model(make_config(variant, scale, context)).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    return model
+
+
+@pytest.fixture(scope="session")
+def xs_model():
+    return random_model("xs")
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+def needs_benchmarks():
+    return pytest.mark.skipif(not BENCHMARKS.is_dir(), reason="../shared/data/benchmarks not present")
+
+
+@pytest.fixture(scope="session")
+def quantized(tmp_path_factory):
+    """A PTQ pipeline folder of the shipped weights (made once per test session)."""
+    from mossnet.checkpoint import DEFAULT_CHECKPOINT
+    from quantize import ptq
+    out = tmp_path_factory.mktemp("q") / "int8_ptq"
+    assert ptq.main([str(DEFAULT_CHECKPOINT), "--num-calib", "64", "--eval", EVAL_DIR, "--out", str(out)]) == 0
+    return out

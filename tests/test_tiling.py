@@ -1,0 +1,85 @@
+"""The tiling plan: every output pixel owned exactly once, and tiled == whole-image output."""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from mossnet.pipeline import model_tiling, receptive_field_radius, upscale_whole, upscale_with_model
+from mossnet.tiling import TilingConfig, make_thumbnail, plan_tiles
+
+from conftest import random_model
+
+
+@settings(max_examples=300, deadline=None)
+@given(h=st.integers(1, 700), w=st.integers(1, 700), patch=st.sampled_from([2, 8, 32, 64, 96]),
+       halo=st.sampled_from([0, 2, 8]))
+def test_tiles_cover_every_pixel_exactly_once(h, w, patch, halo):
+    t = TilingConfig(scale=4, patch=patch, halo=halo, align=2, thumb=64)
+    count = np.zeros((h, w), dtype=np.int32)
+    for tile in plan_tiles(h, w, t):
+        assert tile.y % t.align == 0 and tile.x % t.align == 0
+        # the owned region lies inside the tile's core and inside the image
+        assert tile.y <= tile.own_y0 < tile.own_y1 <= min(tile.y + patch, h)
+        assert tile.x <= tile.own_x0 < tile.own_x1 <= min(tile.x + patch, w)
+        count[tile.own_y0:tile.own_y1, tile.own_x0:tile.own_x1] += 1
+    assert (count == 1).all()
+
+
+def test_tile_count_is_minimal_for_multiples_of_the_patch():
+    t = TilingConfig(scale=4, patch=64, halo=8, align=2, thumb=64)
+    assert len(plan_tiles(128, 192, t)) == 6
+    assert len(plan_tiles(129, 192, t)) == 9  # one extra row, placed flush with the bottom
+
+
+def test_bad_tiling_configs_are_refused():
+    with pytest.raises(ValueError, match="multiple of 2"):
+        TilingConfig(scale=4, patch=63, halo=8, align=2, thumb=64)
+    with pytest.raises(ValueError, match="multiple of 2"):
+        TilingConfig(scale=4, patch=64, halo=5, align=2, thumb=64)
+    with pytest.raises(ValueError, match="empty"):
+        plan_tiles(0, 5, TilingConfig(scale=4, patch=64, halo=8, align=2, thumb=64))
+
+
+@pytest.mark.parametrize("variant", ["xs", "s"])
+def test_receptive_field_is_covered_by_default_halo(variant):
+    model = random_model(variant)
+    t = model_tiling(model)
+    assert t.halo >= receptive_field_radius(model) and t.halo % t.align == 0
+
+
+SIZES = [(1, 1), (2, 3), (7, 5), (63, 64), (64, 64), (65, 130), (97, 201), (200, 33)]
+
+
+@pytest.mark.parametrize("h,w", SIZES)
+def test_tiled_equals_whole_image_in_float(xs_model, rng, h, w):
+    image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    t = model_tiling(xs_model, patch=32)
+    tiled = upscale_with_model(xs_model, image, t, as_float=True)
+    whole = upscale_whole(xs_model, image, t, as_float=True)
+    assert tiled.shape == (4 * h, 4 * w, 3)
+    assert np.abs(tiled - whole).max() <= 1e-5
+
+
+def test_teacher_tiles_exactly_too(rng):
+    model = random_model("s")
+    image = rng.integers(0, 256, (70, 90, 3), dtype=np.uint8)
+    t = model_tiling(model, patch=32)
+    diff = upscale_with_model(model, image, t, as_float=True) - upscale_whole(model, image, t, as_float=True)
+    assert np.abs(diff).max() <= 1e-5
+
+
+def test_halo_below_receptive_field_shows_seams(xs_model, rng):
+    """The exactness check can fail: too small a halo changes pixels near tile borders."""
+    image = rng.integers(0, 256, (80, 80, 3), dtype=np.uint8)
+    t = model_tiling(xs_model, patch=32, halo=2)
+    diff = upscale_with_model(xs_model, image, t, as_float=True) - upscale_whole(xs_model, image, t, as_float=True)
+    assert np.abs(diff).max() > 1e-3
+
+
+def test_thumbnail_is_the_adaptive_average_pool(rng):
+    import torch
+    import torch.nn.functional as F
+    t = TilingConfig(scale=4, patch=64, halo=8, align=2, thumb=64)
+    for h, w in [(100, 37), (64, 64), (5, 300), (1, 1)]:
+        image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        ref = F.adaptive_avg_pool2d(torch.from_numpy(image).permute(2, 0, 1)[None].double() / 255, 64)
+        assert np.abs(make_thumbnail(image, t) - ref.numpy()).max() < 1e-6

@@ -1,0 +1,49 @@
+"""Training runs, writes a loadable checkpoint, resumes, and distills."""
+import json
+
+import numpy as np
+from PIL import Image
+
+from mossnet import train
+from mossnet.checkpoint import load_model, save_checkpoint
+
+from conftest import random_model
+
+
+def make_images(folder, n=4, size=160):
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        base = rng.integers(0, 256, (size // 8, size // 8, 3), dtype=np.uint8)
+        Image.fromarray(base).resize((size, size), Image.BICUBIC).save(folder / f"{i}.png")
+    return folder
+
+
+def test_train_resume_and_distill(tmp_path):
+    data = make_images(tmp_path / "imgs")
+    common = ["--data", str(data), "--batch", "2", "--patch", "16", "--val-every", "2", "--holdout", "4"]
+    out = tmp_path / "run"
+    assert train.main(common + ["--out", str(out), "--steps", "4"]) == 0
+    model, ckpt = load_model(out / "model.pt", arch="xs")
+    assert ckpt["metrics"]["steps"] == 4 and "command" in ckpt["metrics"]
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [2, 4] and all(np.isfinite(r["val_psnr"]) for r in log)
+
+    # resume: a longer run continues from last.pt instead of starting again
+    assert train.main(common + ["--out", str(out), "--steps", "6", "--resume"]) == 0
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [2, 4, 6]
+
+    teacher = tmp_path / "s.pt"
+    save_checkpoint(teacher, random_model("s"))
+    assert train.main(common + ["--out", str(tmp_path / "kd"), "--steps", "2", "--teacher", str(teacher),
+                                "--init", str(out / "model.pt")]) == 0
+
+
+def test_train_refuses_bad_inputs(tmp_path, capsys):
+    assert train.main(["--data", str(tmp_path), "--out", str(tmp_path / "r"), "--steps", "1"]) == 2
+    assert "no images found" in capsys.readouterr().err
+    (tmp_path / "t.pt").write_bytes(b"x")
+    assert train.main(["--data", str(tmp_path), "--teacher", str(tmp_path / "t.pt"), "--steps", "1",
+                       "--out", str(tmp_path / "r")]) == 2
+    assert "not a loadable" in capsys.readouterr().err
