@@ -1,0 +1,47 @@
+import SRCore
+import UIKit
+
+/// UIKit images <-> SRCore's RGB pixels. Draws with the photo's orientation applied, in sRGB,
+/// onto white (transparent areas would otherwise turn black).
+enum ImageBridge {
+    /// Upright pixels of `image`, scaled down (aspect kept) to at most `maxPixels`.
+    static func rgbImage(from image: UIImage, maxPixels: Int) -> RGBImage? {
+        var width = Int((image.size.width * image.scale).rounded())
+        var height = Int((image.size.height * image.scale).rounded())
+        guard width > 0, height > 0 else { return nil }
+        if width * height > maxPixels {
+            let f = (Double(maxPixels) / Double(width * height)).squareRoot()
+            width = max(1, Int(Double(width) * f))
+            height = max(1, Int(Double(height) * f))
+        }
+        var rgba = [UInt8](repeating: 255, count: width * height * 4)
+        let drawn = rgba.withUnsafeMutableBytes { buffer -> Bool in
+            guard let space = CGColorSpace(name: CGColorSpace.sRGB),
+                  let context = CGContext(data: buffer.baseAddress, width: width, height: height,
+                                          bitsPerComponent: 8, bytesPerRow: width * 4, space: space,
+                                          bitmapInfo: CGImageAlphaInfo.noneSkipLast.rawValue) else { return false }
+            context.interpolationQuality = .high
+            context.setFillColor(UIColor.white.cgColor)
+            context.fill(CGRect(x: 0, y: 0, width: width, height: height))
+            // UIKit draws top-down; flip the bitmap context so the first row is the top one.
+            context.translateBy(x: 0, y: CGFloat(height))
+            context.scaleBy(x: 1, y: -1)
+            UIGraphicsPushContext(context)
+            image.draw(in: CGRect(x: 0, y: 0, width: width, height: height))
+            UIGraphicsPopContext()
+            return true
+        }
+        return drawn ? RGBImage(rgba: rgba, width: width, height: height) : nil
+    }
+
+    static func uiImage(from rgb: RGBImage) -> UIImage? {
+        guard let space = CGColorSpace(name: CGColorSpace.sRGB),
+              let provider = CGDataProvider(data: Data(rgb.rgbaBytes()) as CFData),
+              let cgImage = CGImage(width: rgb.width, height: rgb.height, bitsPerComponent: 8, bitsPerPixel: 32,
+                                    bytesPerRow: rgb.width * 4, space: space,
+                                    bitmapInfo: CGBitmapInfo(rawValue: CGImageAlphaInfo.noneSkipLast.rawValue),
+                                    provider: provider, decode: nil, shouldInterpolate: false,
+                                    intent: .defaultIntent) else { return nil }
+        return UIImage(cgImage: cgImage)
+    }
+}

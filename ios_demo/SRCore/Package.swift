@@ -1,0 +1,14 @@
+// swift-tools-version:5.9
+// SRCore: the platform-free part of the MossNet iOS demo (Foundation only), so that it builds
+// and is tested on Linux too. Core ML code is compiled only where Core ML exists.
+import PackageDescription
+
+let package = Package(
+    name: "SRCore",
+    platforms: [.iOS(.v17), .macOS(.v14)],
+    products: [.library(name: "SRCore", targets: ["SRCore"])],
+    targets: [
+        .target(name: "SRCore"),
+        .testTarget(name: "SRCoreTests", dependencies: ["SRCore"]),
+    ]
+)
