@@ -1,0 +1,76 @@
+"""Quality through each method's real runtime: ``mossnet.eval.evaluate`` (Y-PSNR / SSIM, the
+field's x4 protocol) per benchmark set, plus the side-by-side crops for the image grid."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from mossnet.eval import evaluate, lr_hr_pairs
+
+from .artifacts import log
+
+GRID_IMAGES = [("Set5", "butterfly.png"), ("Set14", "comic.png"), ("B100", None)]  # None: first file
+CROP_LR = 40  # LR side of the grid crops (160 px at x4)
+
+
+def measure(loaded: dict, set_dirs: list[str], reference: str | None) -> dict:
+    """{key: {set: {psnr, ssim, images[, psnr_vs_reference]}, "average": {...}}}."""
+    methods = {k: m.upscale for k, m in loaded.items() if m.spec.quality}
+    if reference not in methods:
+        reference = None
+    results = {k: {} for k in methods}
+    for folder in set_dirs:
+        log(f"quality: {Path(folder).name} ({', '.join(methods)})")
+        per_set = evaluate(methods, [folder], 4, progress=sys.stderr.isatty(), reference=reference)
+        for k in methods:
+            results[k][Path(folder).name] = per_set[k][Path(folder).name]
+    for k in methods:
+        sets = [v for s, v in results[k].items() if s != "average"]
+        results[k]["average"] = {m: float(np.mean([s[m] for s in sets])) for m in ("psnr", "ssim")}
+    return results
+
+
+def grid_images(set_dirs: list[str]) -> list[tuple[str, Path]]:
+    by_name = {Path(d).name: Path(d) for d in set_dirs}
+    out = []
+    for set_name, file in GRID_IMAGES:
+        folder = by_name.get(set_name)
+        if folder is None:
+            continue
+        path = folder / file if file else next(iter(sorted(folder.glob("*.png"))), None)
+        if path is not None and path.is_file():
+            out.append((set_name, path))
+    return out or [(Path(set_dirs[0]).name, sorted(Path(set_dirs[0]).glob("*.png"))[0])]
+
+
+def detailed_crop(hr: np.ndarray, side: int, scale: int = 4) -> tuple[int, int]:
+    """LR (y, x) of the crop with the most gradient energy in the HR image (deterministic)."""
+    g = hr.astype(np.float32).mean(axis=2)
+    energy = np.abs(np.diff(g, axis=0))[:, :-1] + np.abs(np.diff(g, axis=1))[:-1]
+    best, pos = -1.0, (0, 0)
+    lr_h, lr_w = hr.shape[0] // scale, hr.shape[1] // scale
+    for y in range(0, max(1, lr_h - side), 8):
+        for x in range(0, max(1, lr_w - side), 8):
+            e = float(energy[y * scale:(y + side) * scale, x * scale:(x + side) * scale].sum())
+            if e > best:
+                best, pos = e, (y, x)
+    return pos
+
+
+def grid_rows(loaded: dict, columns: list[str], set_dirs: list[str]) -> list[dict]:
+    """For each grid image: LR-position crop of every column's output and the ground truth."""
+    from mossnet.metrics import y_psnr_ssim
+    rows = []
+    for set_name, path in grid_images(set_dirs):
+        _, lr, hr = next(lr_hr_pairs(path, 4))
+        y, x = detailed_crop(hr, CROP_LR)
+        sl = (slice(4 * y, 4 * (y + CROP_LR)), slice(4 * x, 4 * (x + CROP_LR)))
+        cells = []
+        for key in columns:
+            sr = loaded[key].upscale(lr)
+            cells.append((loaded[key].spec.label, sr[sl], y_psnr_ssim(sr, hr, 4)[0]))
+        cells.append(("ground truth", hr[sl], None))
+        rows.append({"name": f"{set_name}/{path.name}", "cells": cells})
+    return rows

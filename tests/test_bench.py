@@ -1,0 +1,144 @@
+"""python -m mossnet.bench: the parts that decide its numbers (memory child, streamed output,
+targets, writers) and a --quick run on tiny sizes. No timing assertions."""
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mossnet.benchmark import report
+from mossnet.benchmark.rss import ChildError, run_child
+from mossnet.benchmark.stream import PPMStripWriter
+from mossnet.benchmark.verdict import evaluate_targets
+from mossnet.pipeline import model_tiling, torch_programs
+from mossnet.tiling import upscale_tiled
+
+from conftest import random_model
+
+
+def test_memory_child_sees_a_large_allocation():
+    small, large = run_child(["--alloc-mb", "16"]), run_child(["--alloc-mb", "256"])
+    grew = (large["peak_job_kib"] - large["rss_baseline_kib"]) / 1024
+    assert 250 <= grew <= 300, grew
+    assert large["peak_job_kib"] - small["peak_job_kib"] > 200 * 1024
+    assert small["rss_start_kib"] < 100 * 1024  # the child starts small: no torch import for this
+
+
+def test_memory_child_failure_is_reported():
+    with pytest.raises(ChildError, match="exit"):
+        run_child(["--method", "no-such-method"])
+
+
+def test_streamed_output_equals_in_memory_output(tmp_path, rng):
+    model = random_model("xs")
+    tiling = model_tiling(model, patch=16)
+    image = rng.integers(0, 256, (37, 53, 3), dtype=np.uint8)  # several tile rows, ragged edges
+    programs = torch_programs(model, tiling)
+    expected = upscale_tiled(image, *programs, tiling)
+    with PPMStripWriter(tmp_path / "out.ppm", *expected.shape[:2]) as out:
+        upscale_tiled(image, *programs, tiling, out=out)
+    with Image.open(tmp_path / "out.ppm") as im:
+        np.testing.assert_array_equal(np.asarray(im), expected)
+
+
+def test_stream_writer_refuses_incomplete_or_unordered_output(tmp_path):
+    w = PPMStripWriter(tmp_path / "a.ppm", 8, 4)
+    w[4:8, 0:4] = np.zeros((4, 4, 3), np.uint8)
+    with pytest.raises(ValueError, match="out of order"):
+        w[0:4, 0:4] = np.zeros((4, 4, 3), np.uint8)
+    w = PPMStripWriter(tmp_path / "b.ppm", 8, 4)
+    w[0:4, 0:4] = np.zeros((4, 4, 3), np.uint8)
+    with pytest.raises(ValueError, match="only 4 of 8 rows"):
+        w.close()
+
+
+def fake_results(job_s=1.5, peak_mb=250.0, growth=0.02, nbytes=101_312):
+    mem = {"stream": {s: {"peak_mb": peak_mb, "rss_imported_kib": 200_000, "rss_baseline_kib": 210_000,
+                          "seconds": job_s} for s in ("1080p", "4K", "8K")}}
+    return {
+        "command": "python -m mossnet.bench", "wall_s": 1.0, "notes": ["a note"],
+        "machine": {"cpu": "Test CPU", "cpus": 2, "memory_gib": 1.0, "system": "Linux", "load_average_start": [0.1],
+                    "concurrent_jobs": []},
+        "checkpoint": {"path": "c.pt", "sha256": "ab" * 32},
+        "settings": {"sizes": {"1080p": (480, 270), "4K": (960, 540), "8K": (1920, 1080)}, "headline": "4K",
+                     "runs": 5, "patch": 64, "halo": 8, "sets": ["Set5"]},
+        "methods": {
+            "pytorch-fp32": {"label": "float", "tiled": True, "model": "MossNet", "gflops_256": 3.26,
+                             "latency": {"median_s": 2.4, "cpu_median_s": 2.3},
+                             "quality": {"Set5": {"psnr": 29.8, "ssim": 0.84}}},
+            "executorch-int8-ptq": {"label": "ET int8", "tiled": True, "model": "MossNet", "bytes": nbytes,
+                                    "gflops_256": 3.26, "parameters": 64484,
+                                    "latency": {"median_s": job_s, "cpu_median_s": job_s, "ms_per_tile": 3.0},
+                                    "memory": mem, "memory_growth": {"stream": growth},
+                                    "threads": {"chosen": 1, "ms": {"1": 2.0, "2": 3.0}},
+                                    "quality": {"Set5": {"psnr": 29.7, "ssim": 0.84, "psnr_vs_reference": 50.0}}}},
+        "patch_sweep": {"executorch-int8-ptq": [{"patch": 32, "halo": 8, "input": 48, "tiles": 510, "overhead": 2.2,
+                                                 "call_ms": 1.0, "us_per_output_px": 0.06, "job_s": 0.9}]},
+    }
+
+
+def test_targets_say_what_was_missed_and_by_how_much():
+    rows = {r["target"].split(",")[0]: r for r in evaluate_targets(fake_results(job_s=1.5, growth=0.25))}
+    job = rows["4K job"]
+    assert job["met"] is False and job["margin"] == "+50 %"
+    assert rows["speed-up vs float eager PyTorch"]["met"] is False  # 2.4 / 1.5 = 1.6x
+    assert rows["peak RSS"]["met"] is True
+    assert rows["peak RSS growth 1080p -> 8K output"]["met"] is False
+    assert rows["int8 artifact size"]["met"] is True
+    ok = evaluate_targets(fake_results(job_s=0.5, growth=0.05, nbytes=130_000))
+    assert [r["met"] for r in ok] == [True, True, True, True, False]
+
+
+def test_writers_produce_json_and_markdown(tmp_path):
+    results = fake_results()
+    results["targets"] = evaluate_targets(results)
+    report.write(results, tmp_path)
+    assert json.loads((tmp_path / "bench.json").read_text())["methods"]["executorch-int8-ptq"]["bytes"] == 101_312
+    md = (tmp_path / "bench.md").read_text()
+    assert "| 4K job, median wall time | <= 1.0 s | 1.500 s" in md and "**no**" in md
+    assert "| ET int8 | 101.3 |" in md
+    assert "29.70 / 0.8400" in md and "- a note" in md
+    assert not list(tmp_path.glob(".*"))  # atomic writes leave no temporary files
+
+
+def test_quick_run_writes_every_output(tmp_path):
+    from mossnet import bench
+    out = tmp_path / "bench"
+    assert bench.main(["--quick", "--methods", "bicubic-pil", "pytorch-fp32", "--threads", "1", "--skip-quality",
+                       "--skip-memory", "--patches", "32", "64", "--out", str(out)]) == 0
+    results = json.loads((out / "bench.json").read_text())
+    lat = results["methods"]["pytorch-fp32"]["latency"]
+    assert lat["tiles"] == 6 and lat["median_s"] > 0  # 160x90 LR in 64-px tiles: 3 x 2
+    assert [r["patch"] for r in results["patch_sweep"]["pytorch-fp32"]] == [32, 64]
+    assert results["methods"]["pytorch-fp32"]["parameters"] == 64_484
+    for name in ("latency.png", "memory.png", "psnr_vs_gflops.png"):
+        with Image.open(out / name) as im:
+            assert im.format == "PNG" and im.size[0] > 200
+
+
+def test_help_and_bad_flags(capsys):
+    from mossnet import bench
+    with pytest.raises(SystemExit) as exc:
+        bench.main(["--help"])
+    assert exc.value.code == 0 and "--skip-quality" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exc:
+        bench.main(["--threads", "0"])
+    assert exc.value.code == 2
+
+
+def test_thumbnail_makes_no_float_copy_of_the_image(rng):
+    """The tiled job's memory must not grow with the image: the thumbnail pools the uint8 image
+    one bin at a time, bit-identical to pooling a float64 copy of it."""
+    import tracemalloc
+    from mossnet.tiling import TilingConfig, adaptive_pool_axis, make_thumbnail
+    t = TilingConfig(scale=4, patch=64, halo=8, align=2, thumb=64)
+    image = rng.integers(0, 256, (1080, 1920, 3), dtype=np.uint8)  # a float64 copy would be 50 MB
+    tracemalloc.start()
+    make_thumbnail(image, t)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 10e6, peak
+    for h, w in ((37, 53), (300, 200), (64, 64), (65, 129)):
+        small = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        ref = adaptive_pool_axis(adaptive_pool_axis(small.astype(np.float64) / 255.0, 64, axis=0), 64, axis=1)
+        np.testing.assert_array_equal(make_thumbnail(small, t)[0], ref.transpose(2, 0, 1).astype(np.float32))
