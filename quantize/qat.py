@@ -128,7 +128,7 @@ def main(argv=None) -> int:
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        bar.set_postfix(loss=f"{float(loss):.4f}", refresh=False)
+        bar.set_postfix(loss=f"{float(loss.detach()):.4f}", refresh=False)
     move_exported_model_to_eval(student)
     int8_patch = convert_pt2e(copy.deepcopy(student), fold_quantize=False)
     move_exported_model_to_eval(int8_patch)
