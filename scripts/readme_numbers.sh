@@ -19,4 +19,9 @@ step "ptq (histogram observer)"
 $py -m quantize.ptq weights/mossnet_xs_x4.pt --observer histogram --out artifacts/ptq_histogram > "$out/ptq_histogram.md"
 step "qat";      $py -m quantize.qat weights/mossnet_xs_x4.pt --data ../shared/data/train > "$out/qat.md"
 step "targets";  $py -m targets export-all > "$out/targets.md"
+for run in abl_ctx abl_noctx; do  # the context ablation, when scripts/train_release.sh ablation ran
+  [ -f "runs/$run/model.pt" ] || continue
+  step "ablation $run"
+  $py -m mossnet.eval --ckpt "runs/$run/model.pt" --no-bicubic --data $bench/Set5 $bench/Set14 $bench/B100 > "$out/$run.md"
+done
 ls -l "$out" >&2
