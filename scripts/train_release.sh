@@ -4,9 +4,12 @@
 #   ablation  the same recipe, shorter, with and without the context encoder (README table)
 #   teacher   MossNet-S x4, the teacher for a later distilled XS (--teacher)
 # Usage: scripts/train_release.sh xs|ablation|teacher [DATA_DIR] [OUTDIR]
-# Env: STEPS overrides the step count. Each run uses one CPU thread; runs resume from
+# Paths are relative to the repository root. Env: STEPS overrides the step count; PYTHON the
+# interpreter (default .venv/bin/python). Each run uses one CPU thread; runs resume from
 # OUTDIR/<name>/last.pt when started again (--resume), so a long run can span sessions.
 set -euo pipefail
+cd "$(dirname "$0")/.."
+py=${PYTHON:-.venv/bin/python}
 what=${1:?usage: train_release.sh xs|ablation|teacher [DATA_DIR] [OUTDIR]}
 data=${2:-../shared/data/train}; outdir=${3:-runs}
 export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1
@@ -15,7 +18,7 @@ common=(--data "$data/T91" "$data/BSD200" "$data/DebianPhotos" --max-side 640 --
 run() {  # name, args...
   local name=$1; shift
   mkdir -p "$outdir"
-  python -m mossnet.train --out "$outdir/$name" "${common[@]}" "$@" > "$outdir/$name.log" 2>&1
+  "$py" -m mossnet.train --out "$outdir/$name" "${common[@]}" "$@" > "$outdir/$name.log" 2>&1
 }
 case "$what" in
   xs) run xs --arch xs --steps "${STEPS:-36000}" ;;
