@@ -40,7 +40,8 @@ def common_arguments(p: argparse.ArgumentParser, method: str) -> None:
     p.add_argument("--seed", type=int, default=0)
 
 
-def default_out(ckpt: str, method: str) -> Path:
+def default_out(ckpt: str | Path, method: str) -> Path:
+    """The default pipeline folder of ``quantize.ptq``/``quantize.qat`` (the exporters look there)."""
     return Path("artifacts") / f"{Path(ckpt).stem}_int8_{method}"
 
 

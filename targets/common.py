@@ -54,7 +54,10 @@ class ExportSource:
 
 
 def default_quantized_dir(ckpt: str | Path, method: str) -> Path:
-    return Path("artifacts") / f"{Path(ckpt).stem}_int8_{method}"
+    """Where ``python -m quantize.<method> CKPT`` writes its pipeline by default (one rule, the
+    quantizer's; imported lazily so float exports do not load the quantization stack)."""
+    from quantize.ptq import default_out
+    return default_out(ckpt, method)
 
 
 def export_source(ckpt: str | Path, int8_method: str | None = None,
