@@ -40,7 +40,8 @@ def main(argv=None) -> int:
     p.add_argument("--scale", type=int, choices=(2, 4), default=4)
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
-    rows = [budget(v, args.scale) for v in VARIANTS]
+    # the context ablation's model (README, "What the context encoder adds") after the family
+    rows = [budget(v, args.scale) for v in VARIANTS] + [budget("xs", args.scale, context=False)]
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
@@ -49,7 +50,8 @@ def main(argv=None) -> int:
     print("| variant | parameters | GFLOPs | receptive-field radius (LR px) | default patch / halo |")
     print("|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['variant']} | {r['parameters']:,} | {r['gflops_256']:.2f} | "
+        name = r["variant"] + ("" if r["context"] else " (no context)")
+        print(f"| {name} | {r['parameters']:,} | {r['gflops_256']:.2f} | "
               f"{r['receptive_field_radius']} | {r['patch']} / {r['halo']} |")
     return 0
 
