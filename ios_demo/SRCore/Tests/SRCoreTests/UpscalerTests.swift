@@ -24,8 +24,10 @@ final class UpscalerTests: XCTestCase {
         let runner = FakeRunner(tiling: tiling, modulation: [1])
         let upscaler = Upscaler(tiling: tiling, runner: runner)
         let input = image(40, 40)
+        // The hook runs inside the upscaling task, so it cancels that task itself; it is set
+        // before the task starts (setting it afterwards raced with the first tiles).
+        runner.onPatch = { n in if n == 2 { withUnsafeCurrentTask { $0?.cancel() } } }
         let task = Task { try await upscaler.upscale(input) }
-        runner.onPatch = { n in if n == 2 { task.cancel() } }
         do {
             _ = try await task.value
             XCTFail("not cancelled")
