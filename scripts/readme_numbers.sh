@@ -13,6 +13,8 @@ step() { echo "== $1" >&2; }
 
 step "budget";   $py -m mossnet.info > "$out/info.md"
 step "quality";  $py -m mossnet.eval --data $bench/Set5 $bench/Set14 $bench/B100 > "$out/eval.md"
+step "quality (teacher)"
+$py -m mossnet.eval --ckpt weights/mossnet_s_x4.pt --no-bicubic --data $bench/Set5 $bench/Set14 $bench/B100 > "$out/eval_teacher.md"
 step "tiling";   $py -m mossnet.tiling_sweep --images $bench/Set5 > "$out/tiling.md"
 step "ptq";      $py -m quantize.ptq weights/mossnet_xs_x4.pt > "$out/ptq.md"
 step "ptq (histogram observer)"

@@ -42,12 +42,8 @@ def latency(results: dict, path: Path) -> None:
         pts = [(output_megapixels(sizes[s]), r["seconds"]) for s, r in runs.items() if r.get("seconds") is not None]
         if pts:
             ax.plot(*zip(*pts), marker="o", ls="-" if m["tiled"] else "--", label=m["label"])
-    _size_axis(ax, sizes)
-    ax.set_yscale("log")
-    ax.set_ylabel("seconds per image (one run after warm-up)")
-    ax.set_title("Latency vs image size" + _note(results))
-    _legend(ax, fontsize=7)
-    _save(fig, path)
+    _finish_size_plot(fig, ax, sizes, "seconds per image (one run after warm-up)",
+                      "Latency vs image size" + _note(results), path)
 
 
 def memory(results: dict, path: Path) -> None:
@@ -60,10 +56,16 @@ def memory(results: dict, path: Path) -> None:
             if pts:
                 suffix = {"stream": "", "ram": " (output held in RAM)"}[mode] if m["tiled"] else ""
                 ax.plot(*zip(*pts), style, marker="o", label=m["label"] + suffix)
+    _finish_size_plot(fig, ax, sizes, "peak RSS of the process (MB)",
+                      "Peak memory vs image size" + _note(results), path)
+
+
+def _finish_size_plot(fig, ax, sizes: dict, ylabel: str, title: str, path: Path) -> None:
+    """The shared frame of the per-size plots: output size on x, log y, legend, save."""
     _size_axis(ax, sizes)
     ax.set_yscale("log")
-    ax.set_ylabel("peak RSS of the process (MB)")
-    ax.set_title("Peak memory vs image size" + _note(results))
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     _legend(ax, fontsize=7)
     _save(fig, path)
 

@@ -1,0 +1,31 @@
+"""The shipped checkpoints are what the model card says: XS and its teacher, trained, in order."""
+import pytest
+
+from mossnet.checkpoint import PACKAGE_WEIGHTS, load_model
+from mossnet.eval import bicubic_upscale, evaluate
+from mossnet.pipeline import model_tiling, upscale_with_model
+
+from conftest import BENCHMARKS, needs_benchmarks
+
+SHIPPED = {"xs": PACKAGE_WEIGHTS / "mossnet_xs_x4.pt", "s": PACKAGE_WEIGHTS / "mossnet_s_x4.pt"}
+
+
+@pytest.mark.parametrize("variant", sorted(SHIPPED))
+def test_shipped_checkpoint_records_its_training(variant):
+    _, ckpt = load_model(SHIPPED[variant], arch=variant, scale=4)
+    metrics = ckpt["metrics"]
+    assert metrics["steps"] > 0 and metrics["wall_time_s"] > 0
+    assert f"--arch {variant}" in metrics["command"]
+
+
+@needs_benchmarks()
+def test_teacher_is_worth_distilling_from():
+    """On Set5 the teacher must beat the student clearly, and the student beat bicubic."""
+    methods = {"bicubic": bicubic_upscale(4)}
+    for variant, path in SHIPPED.items():
+        model, _ = load_model(path)
+        methods[variant] = lambda lr, m=model: upscale_with_model(m, lr, model_tiling(m))
+    psnr = {m: r["Set5"]["psnr"] for m, r in
+            evaluate(methods, [str(BENCHMARKS / "Set5")], 4, progress=False).items()}
+    assert psnr["xs"] > psnr["bicubic"] + 1.5
+    assert psnr["s"] > psnr["xs"] + 0.2
