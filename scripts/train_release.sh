@@ -29,6 +29,6 @@ case "$what" in
   teacher) run s --arch s --steps "${STEPS:-10000}" ;;
   distill)  # needs the xs and teacher runs in OUTDIR
     run xs_distill --arch xs --init "$outdir/xs/model.pt" --teacher "$outdir/s/model.pt" --lr 5e-4 \
-        --steps "${STEPS:-12000}" ;;
+        --steps "${STEPS:-8000}" ;;
   *) echo "error: unknown run $what (xs, ablation, teacher or distill)" >&2; exit 2 ;;
 esac
