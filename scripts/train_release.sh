@@ -6,8 +6,8 @@
 #   distill   XS fine-tuned from the xs run with the teacher's output as a second target
 # Usage: scripts/train_release.sh xs|ablation|teacher|distill [DATA_DIR] [OUTDIR]
 # Paths are relative to the repository root. Env: STEPS overrides the step count; PYTHON the
-# interpreter (default .venv/bin/python); THREADS the CPU threads per run (default 1). Runs resume from
-# OUTDIR/<name>/last.pt when started again (--resume), so a long run can span sessions.
+# interpreter (default .venv/bin/python); THREADS the CPU threads per run (default 1). Runs
+# resume from OUTDIR/<name>/last.pt when started again (--resume), so a long run can span sessions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=${PYTHON:-.venv/bin/python}
