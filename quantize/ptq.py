@@ -18,6 +18,7 @@ from tqdm import tqdm
 from mossnet.checkpoint import DEFAULT_CHECKPOINT, CheckpointError, load_model
 from mossnet.image_io import ImageError
 from mossnet.pipeline import model_tiling
+from mossnet.tiling import DEFAULT_PATCH
 
 from .calibration import calibration_files, calibration_set
 from .program import QuantizedPipeline, calibrate, convert, prepare, save_pipeline, sha256
@@ -37,12 +38,22 @@ def common_arguments(p: argparse.ArgumentParser, method: str) -> None:
                    help="benchmark folders for the report (default: Set5, Set14, B100 from "
                         "../shared when present, else the sample card)")
     p.add_argument("--out", default=None, help=f"output folder (default artifacts/<ckpt>_int8_{method})")
+    p.add_argument("--patch", type=int, default=None,
+                   help=f"LR tile core in pixels the programs are fixed to (default {DEFAULT_PATCH})")
     p.add_argument("--seed", type=int, default=0)
 
 
 def default_out(ckpt: str | Path, method: str) -> Path:
     """The default pipeline folder of ``quantize.ptq``/``quantize.qat`` (the exporters look there)."""
     return Path("artifacts") / f"{Path(ckpt).stem}_int8_{method}"
+
+
+def tiling_or_error(model, patch: int | None):
+    """The model's tiling at ``--patch``; a bad patch is a one-line user error."""
+    try:
+        return model_tiling(model, patch=patch)
+    except ValueError as exc:
+        raise ImageError(f"--patch: {exc}") from None
 
 
 def check_args(args) -> None:
@@ -93,7 +104,7 @@ def main(argv=None) -> int:
     try:
         check_args(args)
         model, _ = load_model(args.ckpt)
-        tiling = model_tiling(model)
+        tiling = tiling_or_error(model, args.patch)
         unknown = set(args.keep_float) - set(quantizable_layers(model))
         if unknown:
             raise ImageError(f"--keep-float: no layer named {', '.join(sorted(unknown))}; "

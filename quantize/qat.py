@@ -31,7 +31,7 @@ from mossnet.pipeline import PatchProgram, example_inputs, model_tiling
 
 from .calibration import calibration_files, calibration_set
 from .program import QuantizedPipeline, calibrate, convert, prepare
-from .ptq import base_meta, check_args, common_arguments, finish
+from .ptq import base_meta, check_args, common_arguments, finish, tiling_or_error
 from .recipe import make_quantizer
 
 
@@ -79,7 +79,7 @@ def main(argv=None) -> int:
         if args.steps < 1:
             raise ImageError(f"--steps must be at least 1 (got {args.steps})")
         model, _ = load_model(args.ckpt)
-        tiling = model_tiling(model)
+        tiling = tiling_or_error(model, args.patch)
         teacher, margin = None, 0
         if args.teacher:
             teacher, _ = load_model(args.teacher, scale=model.cfg.scale)

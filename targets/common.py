@@ -18,7 +18,7 @@ from mossnet.arch import MossNet
 from mossnet.checkpoint import DEFAULT_CHECKPOINT, CheckpointError, load_model
 from mossnet.image_io import DEFAULT_MAX_PIXELS, ImageError, check_output_path, load_image, save_image
 from mossnet.pipeline import ContextProgram, PatchProgram, example_inputs, model_tiling, torch_programs
-from mossnet.tiling import TilingConfig, upscale_tiled
+from mossnet.tiling import DEFAULT_PATCH, TilingConfig, upscale_tiled
 
 from .manifest import ManifestError, manifest_path, sha256
 
@@ -61,16 +61,20 @@ def default_quantized_dir(ckpt: str | Path, method: str) -> Path:
 
 
 def export_source(ckpt: str | Path, int8_method: str | None = None,
-                  quantized_dir: str | Path | None = None) -> ExportSource:
-    """Float programs, or (``int8_method`` "ptq"/"qat") those of a quantized pipeline folder."""
+                  quantized_dir: str | Path | None = None, patch: int | None = None) -> ExportSource:
+    """Float programs, or (``int8_method`` "ptq"/"qat") those of a quantized pipeline folder.
+
+    ``patch``: the tile core (default ``mossnet.tiling``'s); an int8 pipeline was calibrated at
+    one patch size, so asking for another is an error rather than a silent re-tiling."""
     model, _ = load_model(ckpt)
-    tiling = model_tiling(model)
-    (thumb,), (patch, modulation) = example_inputs(model, tiling)
-    examples = {"context": (thumb,), "upscale_patch": (patch, modulation)}
     ckpt_sha = sha256(ckpt)
     if int8_method is None:
+        try:
+            tiling = model_tiling(model, patch=patch)
+        except ValueError as exc:
+            raise ExportError(f"--patch: {exc}") from None
         return ExportSource(model, tiling, ContextProgram(model).eval(), PatchProgram(model, tiling).eval(),
-                            torch_programs(model, tiling), "float PyTorch", ckpt_sha, examples)
+                            torch_programs(model, tiling), "float PyTorch", ckpt_sha, examples_for(model, tiling))
     from quantize.program import QuantizedPipelineError, load_pipeline
     folder = Path(quantized_dir) if quantized_dir else default_quantized_dir(ckpt, int8_method)
     if not folder.exists():
@@ -84,8 +88,17 @@ def export_source(ckpt: str | Path, int8_method: str | None = None,
         raise ExportError(f"{folder}: quantized from another checkpoint than {ckpt}")
     if pipe.meta.get("method") != int8_method:
         raise ExportError(f"{folder}: a {pipe.meta.get('method')} pipeline, not {int8_method}")
+    if patch is not None and patch != pipe.tiling.patch:
+        raise ExportError(f"{folder}: quantized at patch {pipe.tiling.patch}, not {patch}; run "
+                          f"`python -m quantize.{int8_method} {ckpt} --patch {patch}` (and pass --quantized)")
     return ExportSource(model, pipe.tiling, pipe.context, pipe.upscale_patch, pipe.programs(),
-                        f"int8 PyTorch program ({int8_method})", ckpt_sha, examples)
+                        f"int8 PyTorch program ({int8_method})", ckpt_sha, examples_for(model, pipe.tiling))
+
+
+def examples_for(model, tiling: TilingConfig) -> dict:
+    """Example inputs of both programs at this tiling (they fix the exported shapes)."""
+    (thumb,), (patch, modulation) = example_inputs(model, tiling)
+    return {"context": (thumb,), "upscale_patch": (patch, modulation)}
 
 
 def parity_images() -> list[np.ndarray]:
@@ -124,6 +137,8 @@ def export_parser(runtime: str, precisions: tuple[str, ...], default: str, doc: 
     e.add_argument("--quantized", default=None, metavar="DIR",
                    help="quantized pipeline folder for int8 (default artifacts/<ckpt>_int8_<ptq|qat>)")
     e.add_argument("--out", default=f"artifacts/{runtime}", help=f"output folder (default artifacts/{runtime})")
+    e.add_argument("--patch", type=int, default=None,
+                   help=f"LR tile core in pixels (default {DEFAULT_PATCH}; int8: the quantized pipeline's)")
     u = sub.add_parser("upscale", help="upscale an image with an artifact in the real runtime")
     u.add_argument("input")
     u.add_argument("output")
@@ -178,7 +193,7 @@ def cli(runtime: str, exporter, runner, default_precision: str, doc: str, argv=N
     if args.command == "upscale":
         return run_upscale(args, runner.load)
     try:
-        artifact = exporter.export(args.ckpt, args.precision, args.out, args.quantized)
+        artifact = exporter.export(args.ckpt, args.precision, args.out, args.quantized, patch=args.patch)
     except (CheckpointError, ImageError, ManifestError, ExportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

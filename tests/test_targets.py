@@ -97,3 +97,29 @@ def test_exports_are_deterministic(runtime, precision, quantized, tmp_path):
     first = export(runtime, precision, tmp_path / "1", quantized)
     second = export(runtime, precision, tmp_path / "2", quantized)
     assert first.read_bytes() == second.read_bytes()
+
+
+def test_patch_option_reaches_the_programs(quantized, tmp_path, capsys):
+    """--patch fixes the exported input shape and the manifest's tiling; an int8 pipeline
+    quantized at another patch is refused, not silently re-tiled; a bad patch is one line."""
+    from quantize import ptq
+    from targets.executorch.__main__ import main
+    q32 = tmp_path / "q32"
+    assert ptq.main([str(DEFAULT_CHECKPOINT), "--patch", "32", "--num-calib", "8", "--eval",
+                     str(ROOT / "examples"), "--out", str(q32)]) == 0
+    assert json.loads((q32 / "quant.json").read_text())["tiling"]["patch"] == 32
+    assert main(["export", "--precision", "int8-ptq", "--patch", "32", "--quantized", str(q32),
+                 "--out", str(tmp_path / "et")]) == 0
+    manifest = load_manifest(next((tmp_path / "et").glob("*.pte")), "executorch")
+    halo = manifest["tiling"]["halo"]
+    assert manifest["tiling"]["patch"] == 32 and manifest["parity"]["output_psnr_db"] >= 45
+    assert manifest["programs"]["upscale_patch"]["inputs"][0]["shape"][-2:] == [32 + 2 * halo] * 2
+    capsys.readouterr()
+    assert main(["export", "--precision", "int8-ptq", "--patch", "32", "--quantized", str(quantized),
+                 "--out", str(tmp_path / "mismatch")]) == 2
+    err = capsys.readouterr().err
+    assert "quantized at patch 64, not 32" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "mismatch").exists() or not list((tmp_path / "mismatch").iterdir())
+    assert ptq.main([str(DEFAULT_CHECKPOINT), "--patch", "33", "--out", str(tmp_path / "bad")]) == 2
+    err = capsys.readouterr().err
+    assert "--patch" in err and "33" in err and len(err.strip().splitlines()) == 1

@@ -10,31 +10,17 @@ from __future__ import annotations
 
 import json
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 
-import mossnet.tiling as tiling_module
+from mossnet.tiling import DEFAULT_PATCH
 
 
 def log(msg: str) -> None:
     print(f"[bench] {msg}", file=sys.stderr, flush=True)
 
 
-@contextmanager
-def default_patch(patch: int):
-    """Build at another patch size: the quantizer and exporters take their tiling from
-    ``mossnet.tiling.DEFAULT_PATCH`` (they have no --patch option yet), so set it for the
-    duration of one build and restore it."""
-    old = tiling_module.DEFAULT_PATCH
-    tiling_module.DEFAULT_PATCH = patch
-    try:
-        yield
-    finally:
-        tiling_module.DEFAULT_PATCH = old
-
-
 def build_root(root: Path, patch: int) -> Path:
-    return root if patch == tiling_module.DEFAULT_PATCH else root / f"patch{patch}"
+    return root if patch == DEFAULT_PATCH else root / f"patch{patch}"
 
 
 def checkpoint_sha256(ckpt: str | Path) -> str:
@@ -75,8 +61,7 @@ def ensure_quantized(root: Path, ckpt: str | Path, method: str, patch: int, eval
         pass
     log(f"quantizing ({method}, patch {patch}) -> {folder}")
     module = __import__(f"quantize.{method}", fromlist=["main"])
-    with default_patch(patch):
-        rc = module.main([str(ckpt), "--out", str(folder), "--eval", *eval_dirs])
+    rc = module.main([str(ckpt), "--out", str(folder), "--patch", str(patch), "--eval", *eval_dirs])
     if rc != 0:
         raise RuntimeError(f"quantize.{method} failed (exit {rc})")
     return folder
@@ -95,6 +80,5 @@ def ensure_artifact(root: Path, runtime: str, precision: str, ckpt: str | Path, 
     out = build_root(root, patch) / runtime
     log(f"exporting {runtime} {precision} (patch {patch}) -> {out}")
     exporter = __import__(f"targets.{runtime}.exporter", fromlist=["export"])
-    with default_patch(patch):
-        artifact = exporter.export(str(ckpt), precision, out, str(quantized) if quantized else None)
+    artifact = exporter.export(str(ckpt), precision, out, str(quantized) if quantized else None, patch=patch)
     return Path(artifact)

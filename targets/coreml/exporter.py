@@ -38,9 +38,10 @@ def quantize_weights(ct, mlmodel):
     return ct.optimize.coreml.linear_quantize_weights(mlmodel, config=config)
 
 
-def export(ckpt: str, precision: str, out_dir: str | Path, quantized: str | None = None) -> Path:
+def export(ckpt: str, precision: str, out_dir: str | Path, quantized: str | None = None,
+           patch: int | None = None) -> Path:
     ct = coremltools()
-    source = export_source(ckpt, "ptq" if precision == "w8a8" else None, quantized)
+    source = export_source(ckpt, "ptq" if precision == "w8a8" else None, quantized, patch)
     compute = ct.precision.FLOAT32 if precision == "fp32" else ct.precision.FLOAT16
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -16,12 +16,13 @@ from .runner import load_runtime, pte_programs
 PRECISIONS = ("fp32", "int8-ptq", "int8-qat")
 
 
-def export(ckpt: str, precision: str, out_dir: str | Path, quantized: str | None = None) -> Path:
+def export(ckpt: str, precision: str, out_dir: str | Path, quantized: str | None = None,
+           patch: int | None = None) -> Path:
     load_runtime()  # fail early, with the install hint, if ExecuTorch is missing
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
     int8 = precision.startswith("int8")
-    source = export_source(ckpt, precision.split("-")[1] if int8 else None, quantized)
+    source = export_source(ckpt, precision.split("-")[1] if int8 else None, quantized, patch)
     program = to_edge_transform_and_lower(source.exported(fold_weights=int8),
                                           partitioner=[XnnpackPartitioner()]).to_executorch()
     out_dir = Path(out_dir)

@@ -27,7 +27,8 @@ def static_qdq_config():
     return QuantConfig(pt2e_quantizer=PT2EQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True)))
 
 
-def export(ckpt: str, precision: str, out_dir: str | Path, quantized: str | None = None) -> Path:
+def export(ckpt: str, precision: str, out_dir: str | Path, quantized: str | None = None,
+           patch: int | None = None) -> Path:
     try:
         import litert_torch
     except ImportError:
@@ -35,7 +36,7 @@ def export(ckpt: str, precision: str, out_dir: str | Path, quantized: str | None
     litert_torch.config.show_progress = False  # dozens of stage lines per export
     logging.getLogger().setLevel(logging.ERROR)  # litert-torch warns per signature on graph modules
     int8 = precision == "int8"
-    source = export_source(ckpt, "ptq" if int8 else None, quantized)
+    source = export_source(ckpt, "ptq" if int8 else None, quantized, patch)
     converter = litert_torch.Converter()
     for name in SIGNATURES:
         converter.signature(name, getattr(source, name), source.examples[name])
