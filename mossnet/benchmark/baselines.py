@@ -28,12 +28,14 @@ def espcn(scale: int = 4):
 def espcn_upscale(scale: int = 4):
     """Whole-image ESPCN on BT.601 Y; returns the Y output as gray RGB (speed only)."""
     import torch
+
+    from mossnet.metrics import rgb_to_y
     net = espcn(scale)
 
     @torch.inference_mode()
     def fn(lr: np.ndarray) -> np.ndarray:
-        y = (lr.astype(np.float32) @ np.array([65.481, 128.553, 24.966], np.float32) / 255.0 + 16.0) / 255.0
-        out = net(torch.from_numpy(np.ascontiguousarray(y))[None, None])[0, 0].numpy()
+        y = (rgb_to_y(lr) / 255.0).astype(np.float32)
+        out = net(torch.from_numpy(y)[None, None])[0, 0].numpy()
         g = np.floor(np.clip(out, 0, 1) * 255 + 0.5).astype(np.uint8)
         return np.repeat(g[:, :, None], 3, axis=2)
     return fn

@@ -18,18 +18,9 @@ CROP_LR = 40  # LR side of the grid crops (160 px at x4)
 def measure(loaded: dict, set_dirs: list[str], reference: str | None) -> dict:
     """{key: {set: {psnr, ssim, images[, psnr_vs_reference]}, "average": {...}}}."""
     methods = {k: m.upscale for k, m in loaded.items() if m.spec.quality}
-    if reference not in methods:
-        reference = None
-    results = {k: {} for k in methods}
-    for folder in set_dirs:
-        log(f"quality: {Path(folder).name} ({', '.join(methods)})")
-        per_set = evaluate(methods, [folder], 4, progress=sys.stderr.isatty(), reference=reference)
-        for k in methods:
-            results[k][Path(folder).name] = per_set[k][Path(folder).name]
-    for k in methods:
-        sets = [v for s, v in results[k].items() if s != "average"]
-        results[k]["average"] = {m: float(np.mean([s[m] for s in sets])) for m in ("psnr", "ssim")}
-    return results
+    log(f"quality: {', '.join(Path(d).name for d in set_dirs)} ({', '.join(methods)})")
+    return evaluate(methods, set_dirs, 4, progress=sys.stderr.isatty(),
+                    reference=reference if reference in methods else None)
 
 
 def grid_images(set_dirs: list[str]) -> list[tuple[str, Path]]:
