@@ -23,6 +23,7 @@ from .checkpoint import CheckpointError, load_model, save_checkpoint
 from .data import TrainingImages
 from .image_io import ImageError
 from .pipeline import upscale_whole_tensor
+from .reparam import fold, reparameterize
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "train"
 
@@ -48,6 +49,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--teacher", default=None, help="checkpoint of a larger MossNet to distill from")
     p.add_argument("--distill-weight", type=float, default=0.5,
                    help="loss = (1-w) * loss(sr, hr) + w * loss(sr, teacher)")
+    p.add_argument("--reparam", type=int, default=0, metavar="EXPAND",
+                   help="train each upscaler 3x3 conv as a sum of linear branches with a 1x1 "
+                        "expansion of EXPAND x its inputs (mossnet.reparam); folded into plain "
+                        "convs before the checkpoint is saved. 0: off")
     p.add_argument("--val-every", type=int, default=1000)
     p.add_argument("--holdout", type=int, default=30, help="every N-th image is held out for validation")
     p.add_argument("--max-side", type=int, default=1024, help="shrink larger photos by an integer factor")
@@ -106,6 +111,8 @@ def main(argv=None) -> int:
     except CheckpointError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.reparam:
+        reparameterize(model, expand=args.reparam)
     try:
         data = TrainingImages(args.data, args.scale, cfg.thumb_size, device, max_side=args.max_side,
                               min_lr_side=args.patch)
@@ -113,7 +120,9 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     val = data.split(args.holdout)
-    print(f"MossNet-{args.arch.upper()} x{args.scale}: {count_parameters(model):,} parameters; "
+    trained = f" ({count_parameters(model):,} while training)" if args.reparam else ""
+    print(f"MossNet-{args.arch.upper()} x{args.scale}: {count_parameters(build_model(cfg)):,} "
+          f"parameters{trained}; "
           f"{len(data)} training and {len(val)} validation images; device {device}", flush=True)
 
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
@@ -122,7 +131,12 @@ def main(argv=None) -> int:
     best = -1.0
     if args.resume and (out / "last.pt").is_file():
         state = torch.load(out / "last.pt", map_location=device, weights_only=True)
-        model.load_state_dict(state["model"])
+        try:
+            model.load_state_dict(state["model"])
+        except RuntimeError:
+            print(f"error: {out / 'last.pt'} holds another network: resume with the run's own "
+                  f"--arch, --no-context and --reparam options", file=sys.stderr)
+            return 2
         opt.load_state_dict(state["opt"])
         gen.set_state(state["gen"])
         step, total, elapsed, best = state["step"], state["total"], state["elapsed"], state["best"]
@@ -189,7 +203,7 @@ def main(argv=None) -> int:
                    torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"),
                "command": "python -m mossnet.train " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
                "args": {k: v for k, v in vars(args).items()}}
-    save_checkpoint(out / "model.pt", model.cpu(), metrics=metrics)
+    save_checkpoint(out / "model.pt", fold(model.cpu()), metrics=metrics)
     print(json.dumps(metrics, indent=1), flush=True)
     return 0
 
