@@ -56,10 +56,8 @@ class RepConv3x3(nn.Module):
         edge = (self.edge_mask[:, 0] * self.edge_scale.view(-1, 1, 1)).view(n_edge, cout, 3, 3)
         edge_in = self.edge_in.weight[:, :, 0, 0].view(n_edge, cout, -1)
         weight = weight + torch.einsum("gokl,goi->oikl", edge, edge_in)
-        if self.identity_scale is not None:
-            center = torch.zeros(3, 3, device=weight.device, dtype=weight.dtype)
-            center[1, 1] = 1.0
-            weight = weight + torch.diag(self.identity_scale)[:, :, None, None] * center
+        if self.identity_scale is not None:  # the identity is a centred 1x1 kernel
+            weight = weight + F.pad(torch.diag(self.identity_scale)[:, :, None, None], (1, 1, 1, 1))
         return weight
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -86,16 +84,14 @@ class RepConv3x3(nn.Module):
         return conv
 
 
-def _swap(module: nn.Module, make) -> int:
-    count = 0
+def _swap(module: nn.Module, make) -> None:
+    """Replace every submodule for which ``make`` returns a module; recurse into the rest."""
     for name, child in module.named_children():
         new = make(child)
         if new is not None:
             setattr(module, name, new)
-            count += 1
         else:
-            count += _swap(child, make)
-    return count
+            _swap(child, make)
 
 
 def reparameterize(model: nn.Module, expand: int = 2) -> nn.Module:

@@ -111,6 +111,7 @@ def main(argv=None) -> int:
     except CheckpointError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    n_params = count_parameters(model)
     if args.reparam:
         reparameterize(model, expand=args.reparam)
     try:
@@ -121,8 +122,7 @@ def main(argv=None) -> int:
         return 2
     val = data.split(args.holdout)
     trained = f" ({count_parameters(model):,} while training)" if args.reparam else ""
-    print(f"MossNet-{args.arch.upper()} x{args.scale}: {count_parameters(build_model(cfg)):,} "
-          f"parameters{trained}; "
+    print(f"MossNet-{args.arch.upper()} x{args.scale}: {n_params:,} parameters{trained}; "
           f"{len(data)} training and {len(val)} validation images; device {device}", flush=True)
 
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
