@@ -70,9 +70,12 @@ class TrainingImages:
             ds.weights = areas / areas.sum()
         return val
 
-    def sample(self, batch: int, lr_patch: int, gen: torch.Generator):
+    def sample(self, batch: int, lr_patch: int, gen: torch.Generator, color_p: float = 0.0,
+               flat_p: float = 0.0):
         """Random aligned LR/HR crops with flips and transposes (the 8 dihedral views),
-        plus each crop's whole-image thumbnail under the same view."""
+        plus each crop's whole-image thumbnail under the same view; with ``color_p``, that
+        share of the crops also gets a random colour view (``color_view``), with ``flat_p``
+        that share is replaced by flat images (``flat_images``)."""
         s, hp = self.scale, lr_patch * self.scale
         idx = torch.multinomial(self.weights, batch, replacement=True, generator=gen).tolist()
         lrs, hrs, thumbs = [], [], []
@@ -86,6 +89,10 @@ class TrainingImages:
         lr = torch.stack(lrs).float() / 255.0
         hr = torch.stack(hrs).float() / 255.0
         th = torch.stack(thumbs)
+        if color_p > 0:
+            lr, hr, th = color_view(lr, hr, th, color_p, gen)
+        if flat_p > 0:
+            lr, hr, th = flat_images(lr, hr, th, flat_p, gen)
         flips = torch.randint(0, 2, (3,), generator=gen).tolist()
         views = []
         for t in (lr, hr, th):
@@ -97,3 +104,46 @@ class TrainingImages:
                 t = t.transpose(-1, -2)
             views.append(t.contiguous())
         return views
+
+
+def color_view(lr: torch.Tensor, hr: torch.Tensor, thumb: torch.Tensor, p: float,
+               gen: torch.Generator):
+    """For a share ``p`` of the batch: permute the RGB channels and invert each with
+    probability 1/2, the same for crop, target and thumbnail.
+
+    Photos rarely fill the corners of the colour cube, and a context encoder that never saw a
+    saturated thumbnail extrapolates wildly there (a flat pure-red image came out with a
+    21-level grid). Both maps commute with the per-channel bicubic and the thumbnail's average
+    pooling, so the LR crop stays the degradation of the HR crop (up to uint8 rounding)."""
+    n = lr.shape[0]
+    chosen = torch.rand(n, generator=gen) < p
+    perm = torch.stack([torch.randperm(3, generator=gen) for _ in range(n)])
+    flip = torch.randint(0, 2, (n, 3), generator=gen).bool()
+    perm[~chosen] = torch.arange(3)
+    flip[~chosen] = False
+    out = []
+    for t in (lr, hr, thumb):
+        idx = perm.to(t.device).view(n, 3, 1, 1).expand_as(t)
+        t = torch.gather(t, 1, idx)
+        f = flip.to(t.device).view(n, 3, 1, 1)
+        out.append(torch.where(f, 1.0 - t, t))
+    return out
+
+
+def flat_images(lr: torch.Tensor, hr: torch.Tensor, thumb: torch.Tensor, p: float,
+                gen: torch.Generator):
+    """Replace a share ``p`` of the batch by flat images: crop, target and thumbnail all one
+    colour, each channel 0, 1 or uniform with equal odds (the cube's corners, edges and inside).
+
+    A flat thumbnail is the one input a photo never gives the context encoder, and an earlier
+    XS answered an all-black image with a 34-level sub-pixel grid; the bicubic of a flat
+    image is that image, so the right output is known exactly."""
+    n = lr.shape[0]
+    chosen = torch.rand(n, generator=gen) < p
+    kind = torch.randint(0, 3, (n, 3), generator=gen)
+    colour = torch.where(kind == 0, 0.0, torch.where(kind == 1, 1.0, torch.rand(n, 3, generator=gen)))
+    out = []
+    for t in (lr, hr, thumb):
+        c = colour.to(t.device, t.dtype).view(n, 3, 1, 1).expand_as(t)
+        out.append(torch.where(chosen.to(t.device).view(n, 1, 1, 1), c, t))
+    return out

@@ -28,6 +28,14 @@ from .reparam import fold, reparameterize
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "train"
 
 
+def share(text: str) -> float:
+    """argparse type: a fraction of the batch, 0 to 1."""
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not a share between 0 and 1")
+    return value
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m mossnet.train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -53,6 +61,13 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="train each upscaler 3x3 conv as a sum of linear branches with a 1x1 "
                         "expansion of EXPAND x its inputs (mossnet.reparam); folded into plain "
                         "convs before the checkpoint is saved. 0: off")
+    p.add_argument("--color-aug", type=share, default=0.0, metavar="P",
+                   help="share of crops given a random colour view (channel permutation and "
+                        "inversion; mossnet.data.color_view) so that the context encoder sees "
+                        "saturated thumbnails. 0: off")
+    p.add_argument("--flat-aug", type=share, default=0.0, metavar="P",
+                   help="share of crops replaced by flat colours (mossnet.data.flat_images), "
+                        "so that flat images stay flat. 0: off")
     p.add_argument("--val-every", type=int, default=1000)
     p.add_argument("--holdout", type=int, default=30, help="every N-th image is held out for validation")
     p.add_argument("--max-side", type=int, default=1024, help="shrink larger photos by an integer factor")
@@ -144,7 +159,8 @@ def main(argv=None) -> int:
         print(f"resumed at step {step}/{total}", flush=True)
 
     def train_step():
-        lr_img, hr_img, thumb = data.sample(args.batch, args.patch, gen)
+        lr_img, hr_img, thumb = data.sample(args.batch, args.patch, gen,
+                                            color_p=args.color_aug, flat_p=args.flat_aug)
         sr = model(lr_img, thumb)
         loss = pixel_loss(args.loss, sr, hr_img)
         if teacher is not None:

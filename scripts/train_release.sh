@@ -1,19 +1,26 @@
 #!/usr/bin/env bash
 # The exact training runs behind the shipped weights (weights/README.md records their numbers).
+# The shipped XS is three stages, each starting from the one before:
 #   xs        MossNet-XS x4 from scratch, ground-truth L1, over-parameterized 3x3 convs folded
-#             into plain ones at the end (weights/mossnet_xs_x4.pt)
-#   xs-plain  the same run without over-parameterization (the previously shipped XS; model card)
-#   ablation  the same recipe, shorter, with and without the context encoder (README table)
-#   teacher   MossNet-S x4, the teacher (weights/mossnet_s_x4.pt)
+#             into plain ones at the end
+#   xs-long   a second cosine cycle at batch 64 (ran on a lent GPU; hours on two CPU threads)
+#   xs-color  a fine-tune with colour views and flat images, so that saturated and flat
+#             images upscale cleanly (weights/mossnet_xs_x4.pt)
+#   xs-plain  the first stage without over-parameterization (the control; model card)
+#   ablation  the first stage's recipe, shorter, with and without the context encoder (README)
+#   teacher   MossNet-S x4 from scratch, then teacher-color: its colour fine-tune
+#             (weights/mossnet_s_x4.pt; teacher-color ran on a lent GPU)
 #   distill   XS fine-tuned from the xs run with the teacher's output as a second target
-# Usage: scripts/train_release.sh xs|xs-plain|ablation|teacher|distill [DATA_DIR] [OUTDIR]
+# Usage: scripts/train_release.sh STAGE [DATA_DIR] [OUTDIR]
 # Paths are relative to the repository root. Env: STEPS overrides the step count; PYTHON the
 # interpreter (default .venv/bin/python); THREADS the CPU threads per run (default 1). Runs
-# resume from OUTDIR/<name>/last.pt when started again (--resume), so a long run can span sessions.
+# resume from OUTDIR/<name>/last.pt when started again (--resume), so a long run can span
+# sessions. mossnet.train uses a GPU when there is one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=${PYTHON:-.venv/bin/python}
-what=${1:?usage: train_release.sh xs|xs-plain|ablation|teacher|distill [DATA_DIR] [OUTDIR]}
+stages="xs, xs-long, xs-color, xs-plain, ablation, teacher, teacher-color or distill"
+what=${1:?usage: train_release.sh STAGE [DATA_DIR] [OUTDIR], STAGE one of $stages}
 data=${2:-../shared/data/train}; outdir=${3:-runs}
 export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=${THREADS:-1}
 common=(--data "$data/T91" "$data/BSD200" "$data/DebianPhotos" --max-side 640 --batch 16 --patch 48
@@ -25,13 +32,19 @@ run() {  # name, args...
 }
 case "$what" in
   xs) run xs --arch xs --reparam 4 --steps "${STEPS:-36000}" ;;
+  xs-long) run xs_long --arch xs --reparam 4 --init "$outdir/xs/model.pt" --batch 64 --lr 5e-4 \
+      --steps "${STEPS:-34204}" ;;
+  xs-color) run xs_color --arch xs --reparam 4 --init "$outdir/xs_long/model.pt" --lr 3e-4 \
+      --color-aug 0.25 --flat-aug 0.03 --steps "${STEPS:-10000}" ;;
   xs-plain) run xs_plain --arch xs --steps "${STEPS:-36000}" ;;
   ablation)
     run abl_ctx --arch xs --reparam 4 --steps "${STEPS:-8000}"
     run abl_noctx --arch xs --reparam 4 --no-context --steps "${STEPS:-8000}" ;;
   teacher) run s --arch s --steps "${STEPS:-10000}" ;;
+  teacher-color) run s_color --arch s --init "$outdir/s/model.pt" --batch 32 --lr 1e-4 \
+      --color-aug 0.25 --steps "${STEPS:-8063}" ;;
   distill)  # needs the xs and teacher runs in OUTDIR
     run xs_distill --arch xs --init "$outdir/xs/model.pt" --teacher "$outdir/s/model.pt" --lr 5e-4 \
         --steps "${STEPS:-8000}" ;;
-  *) echo "error: unknown run $what (xs, xs-plain, ablation, teacher or distill)" >&2; exit 2 ;;
+  *) echo "error: unknown stage $what (one of $stages)" >&2; exit 2 ;;
 esac

@@ -3,6 +3,7 @@ import pytest
 
 from mossnet.checkpoint import PACKAGE_WEIGHTS, load_model
 from mossnet.eval import bicubic_upscale, evaluate
+from mossnet.flat_check import flat_colour_errors
 from mossnet.pipeline import model_tiling, upscale_with_model
 
 from conftest import BENCHMARKS, needs_benchmarks
@@ -29,3 +30,12 @@ def test_teacher_is_worth_distilling_from():
             evaluate(methods, [str(BENCHMARKS / "Set5")], 4, progress=False).items()}
     assert psnr["xs"] > psnr["bicubic"] + 1.5
     assert psnr["s"] > psnr["xs"] + 0.2
+
+
+@pytest.mark.parametrize("variant", sorted(SHIPPED))
+def test_flat_colour_stays_flat(variant):
+    """A flat image of any colour, the cube's corners included, upscales to the same flat
+    colour: the context encoder must not turn a saturated thumbnail into a sub-pixel grid."""
+    model, _ = load_model(SHIPPED[variant])
+    errors = flat_colour_errors(model)
+    assert max(errors.values()) <= 4, {c: e for c, e in errors.items() if e > 4}

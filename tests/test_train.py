@@ -2,6 +2,7 @@
 import json
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from mossnet import train
@@ -37,7 +38,7 @@ def test_train_resume_and_distill(tmp_path):
     teacher = tmp_path / "s.pt"
     save_checkpoint(teacher, random_model("s"))
     assert train.main(common + ["--out", str(tmp_path / "kd"), "--steps", "2", "--teacher", str(teacher),
-                                "--init", str(out / "model.pt")]) == 0
+                                "--init", str(out / "model.pt"), "--color-aug", "0.5", "--flat-aug", "0.5"]) == 0
 
 
 def test_train_refuses_bad_inputs(tmp_path, capsys):
@@ -47,3 +48,6 @@ def test_train_refuses_bad_inputs(tmp_path, capsys):
     assert train.main(["--data", str(tmp_path), "--teacher", str(tmp_path / "t.pt"), "--steps", "1",
                        "--out", str(tmp_path / "r")]) == 2
     assert "not a loadable" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        train.main(["--data", str(tmp_path), "--color-aug", "1.5"])
+    assert "not a share between 0 and 1" in capsys.readouterr().err

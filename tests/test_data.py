@@ -1,0 +1,51 @@
+"""Training crops: colour views and flat images keep every crop a true (LR, HR, thumbnail) triple."""
+import torch
+
+from mossnet.bicubic import downscale_uint8
+from mossnet.data import color_view, flat_images
+
+
+def test_color_view_permutes_and_inverts_channels_consistently():
+    gen = torch.Generator().manual_seed(0)
+    hr = torch.randint(0, 256, (64, 3, 16, 16)).double()
+    lr = torch.stack([downscale_uint8(x, 4) for x in hr]) / 255.0
+    hr = hr / 255.0
+    thumb = lr.mean(dim=(2, 3), keepdim=True).expand(-1, -1, 4, 4)
+    lr2, hr2, thumb2 = color_view(lr.float(), hr.float(), thumb.float(), 1.0, gen)
+    changed = 0
+    for i in range(len(hr)):
+        for c in range(3):  # each output channel is one input channel, maybe inverted
+            match = [(s, inv) for s in range(3) for inv in (False, True)
+                     if torch.allclose(hr2[i, c], (1 - hr[i, s] if inv else hr[i, s]).float())]
+            assert len(match) >= 1
+            s, inv = match[0]
+            for a, b in ((lr2, lr), (thumb2, thumb)):  # the same map for crop and thumbnail
+                assert torch.allclose(a[i, c], (1 - b[i, s] if inv else b[i, s]).float(), atol=1e-6)
+        changed += not torch.equal(hr2[i], hr[i].float())
+    assert changed > 48  # 47 of the 48 colour views change the crop
+    # the LR crop is still the degradation of the HR crop, up to uint8 rounding
+    redo = torch.stack([downscale_uint8(x * 255, 4) for x in hr2.double()]) / 255.0
+    assert (redo - lr2.double()).abs().max() <= 1 / 255 + 1e-6
+
+
+def test_color_view_off_leaves_the_batch_alone():
+    x = torch.rand(8, 3, 8, 8)
+    out = color_view(x, x, x, 0.0, torch.Generator().manual_seed(0))
+    assert all(torch.equal(o, x) for o in out)
+
+
+def test_flat_images_replace_whole_crops_with_one_colour():
+    gen = torch.Generator().manual_seed(0)
+    lr, hr, thumb = torch.rand(200, 3, 6, 6), torch.rand(200, 3, 24, 24), torch.rand(200, 3, 4, 4)
+    lr2, hr2, thumb2 = flat_images(lr, hr, thumb, 0.5, gen)
+    flat = [i for i in range(200) if not torch.equal(hr2[i], hr[i])]
+    assert 60 < len(flat) < 140
+    for i in range(200):
+        if i not in flat:
+            assert torch.equal(lr2[i], lr[i]) and torch.equal(thumb2[i], thumb[i])
+            continue
+        colour = hr2[i, :, :1, :1]
+        for t in (lr2[i], hr2[i], thumb2[i]):
+            assert torch.equal(t, colour.expand_as(t))
+    corners = torch.stack([hr2[i, :, 0, 0] for i in flat])
+    assert ((corners == 0) | (corners == 1)).all(dim=1).any()  # the cube's corners come up
