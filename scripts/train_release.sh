@@ -15,7 +15,8 @@
 # Paths are relative to the repository root. Env: STEPS overrides the step count; PYTHON the
 # interpreter (default .venv/bin/python); THREADS the CPU threads per run (default 1). Runs
 # resume from OUTDIR/<name>/last.pt when started again (--resume), so a long run can span
-# sessions. mossnet.train uses a GPU when there is one.
+# sessions. mossnet.train uses a GPU when there is one; for a machine that cannot see the
+# data, scripts/pack_training_data.py packs it (same images, half the bytes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=${PYTHON:-.venv/bin/python}
