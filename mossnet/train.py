@@ -52,7 +52,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--patch", type=int, default=64, help="LR crop side")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--min-lr", type=float, default=1e-6)
-    p.add_argument("--loss", choices=("l1", "charbonnier"), default="l1")
+    p.add_argument("--loss", choices=("l1", "charbonnier", "mse"), default="l1",
+                   help="mse: the error PSNR measures (tried as a last stage: weights/README.md)")
     p.add_argument("--init", default=None, help="start from this checkpoint's weights (same arch)")
     p.add_argument("--teacher", default=None, help="checkpoint of a larger MossNet to distill from")
     p.add_argument("--distill-weight", type=float, default=0.5,
@@ -80,6 +81,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 def pixel_loss(kind: str, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     if kind == "charbonnier":
         return torch.sqrt((a - b) ** 2 + 1e-6).mean()
+    if kind == "mse":
+        return F.mse_loss(a, b)
     return F.l1_loss(a, b)
 
 

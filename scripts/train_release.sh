@@ -11,6 +11,7 @@
 #   teacher   MossNet-S x4 from scratch, then teacher-color: its colour fine-tune
 #             (weights/mossnet_s_x4.pt; teacher-color ran on a lent GPU)
 #   distill   XS fine-tuned from the xs run with the teacher's output as a second target
+#   shape-probe  the ablation's recipe with two other XS shapes (scripts/xs_shape_probe.py)
 # Usage: scripts/train_release.sh STAGE [DATA_DIR] [OUTDIR]
 # Paths are relative to the repository root. Env: STEPS overrides the step count; PYTHON the
 # interpreter (default .venv/bin/python); THREADS the CPU threads per run (default 1). Runs
@@ -20,7 +21,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=${PYTHON:-.venv/bin/python}
-stages="xs, xs-long, xs-color, xs-plain, ablation, teacher, teacher-color or distill"
+stages="xs, xs-long, xs-color, xs-plain, ablation, teacher, teacher-color, distill or shape-probe"
 what=${1:?usage: train_release.sh STAGE [DATA_DIR] [OUTDIR], STAGE one of $stages}
 data=${2:-../shared/data/train}; outdir=${3:-runs}
 export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=${THREADS:-1}
@@ -30,6 +31,12 @@ run() {  # name, args...
   local name=$1; shift
   mkdir -p "$outdir"
   "$py" -m mossnet.train --out "$outdir/$name" "${common[@]}" "$@" > "$outdir/$name.log" 2>&1
+}
+probe() {  # shape, args...
+  local shape=$1; shift
+  mkdir -p "$outdir"
+  "$py" scripts/xs_shape_probe.py "$shape" --out "$outdir/shape_$shape" "${common[@]}" "$@" \
+      > "$outdir/shape_$shape.log" 2>&1
 }
 case "$what" in
   xs) run xs --arch xs --reparam 4 --steps "${STEPS:-36000}" ;;
@@ -47,5 +54,8 @@ case "$what" in
   distill)  # needs the xs and teacher runs in OUTDIR
     run xs_distill --arch xs --init "$outdir/xs/model.pt" --teacher "$outdir/s/model.pt" --lr 5e-4 \
         --steps "${STEPS:-8000}" ;;
+  shape-probe)  # compare with the ablation's abl_ctx run
+    probe deep-mid --reparam 4 --steps "${STEPS:-8000}"
+    probe deep-ends --reparam 4 --steps "${STEPS:-8000}" ;;
   *) echo "error: unknown stage $what (one of $stages)" >&2; exit 2 ;;
 esac

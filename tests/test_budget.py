@@ -39,3 +39,22 @@ def test_unknown_variant_and_scale_are_refused():
         make_config("xl")
     with pytest.raises(ValueError, match="x3"):
         make_config("xs", 3)
+
+
+def test_probed_xs_shapes_fit_the_budget():
+    """scripts/xs_shape_probe.py compares shapes at the XS budget: each must fit it."""
+    import importlib.util
+    from pathlib import Path
+
+    from mossnet.arch import MossNetConfig
+    from mossnet.info import receptive_field_radius
+    path = Path(__file__).resolve().parent.parent / "scripts" / "xs_shape_probe.py"
+    spec = importlib.util.spec_from_file_location("xs_shape_probe", path)
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
+    expected = {"shipped": (64_484, 8), "deep-mid": (68_728, 11), "deep-ends": (63_740, 12)}
+    for name, shape in probe.SHAPES.items():
+        model = build_model(MossNetConfig(variant="xs", **shape))
+        assert (count_parameters(model), receptive_field_radius(model)) == expected[name]
+        assert count_flops(model, 256) <= 3.5e9
+    assert probe.main(["no-such-shape"]) == 2

@@ -3,6 +3,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from mossnet import train
@@ -38,7 +39,15 @@ def test_train_resume_and_distill(tmp_path):
     teacher = tmp_path / "s.pt"
     save_checkpoint(teacher, random_model("s"))
     assert train.main(common + ["--out", str(tmp_path / "kd"), "--steps", "2", "--teacher", str(teacher),
-                                "--init", str(out / "model.pt"), "--color-aug", "0.5", "--flat-aug", "0.5"]) == 0
+                                "--init", str(out / "model.pt"), "--color-aug", "0.5", "--flat-aug", "0.5",
+                                "--loss", "mse"]) == 0
+
+
+def test_pixel_losses():
+    a, b = torch.zeros(1, 3, 2, 2), torch.full((1, 3, 2, 2), 0.5)
+    assert train.pixel_loss("l1", a, b).item() == pytest.approx(0.5)
+    assert train.pixel_loss("mse", a, b).item() == pytest.approx(0.25)
+    assert train.pixel_loss("charbonnier", a, b).item() == pytest.approx(0.5, abs=1e-5)
 
 
 def test_train_refuses_bad_inputs(tmp_path, capsys):
