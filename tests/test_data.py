@@ -22,7 +22,7 @@ def test_color_view_permutes_and_inverts_channels_consistently():
             for a, b in ((lr2, lr), (thumb2, thumb)):  # the same map for crop and thumbnail
                 assert torch.allclose(a[i, c], (1 - b[i, s] if inv else b[i, s]).float(), atol=1e-6)
         changed += not torch.equal(hr2[i], hr[i].float())
-    assert changed > 48  # 47 of the 48 colour views change the crop
+    assert changed > 48  # of 64 crops: 47 of the 48 colour views change a crop
     # the LR crop is still the degradation of the HR crop, up to uint8 rounding
     redo = torch.stack([downscale_uint8(x * 255, 4) for x in hr2.double()]) / 255.0
     assert (redo - lr2.double()).abs().max() <= 1 / 255 + 1e-6
