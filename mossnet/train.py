@@ -36,6 +36,14 @@ def share(text: str) -> float:
     return value
 
 
+def pixels(text: str) -> int:
+    """argparse type: a margin in LR pixels, 0 or more."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a pixel count of 0 or more")
+    return value
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m mossnet.train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -50,6 +58,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="train for this long instead: --steps is set from a timing probe")
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--patch", type=int, default=64, help="LR crop side")
+    p.add_argument("--loss-margin", type=pixels, default=0, metavar="R",
+                   help="feed LR crops R pixels wider on each side (edge-replicated where the "
+                        "image ends, as tiled inference pads it) and score only the inner patch, "
+                        "so no scored pixel sees the conv's zero padding, which tiled inference "
+                        "never shows it (R = the receptive-field radius, mossnet.info). 0: off")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--min-lr", type=float, default=1e-6)
     p.add_argument("--loss", choices=("l1", "charbonnier", "mse"), default="l1",
@@ -161,14 +174,18 @@ def main(argv=None) -> int:
         total = max(args.steps or total, step)  # a longer --steps extends the schedule
         print(f"resumed at step {step}/{total}", flush=True)
 
+    def interior(x: torch.Tensor) -> torch.Tensor:
+        m = args.loss_margin * args.scale
+        return x[..., m:x.shape[-2] - m, m:x.shape[-1] - m]
+
     def train_step():
-        lr_img, hr_img, thumb = data.sample(args.batch, args.patch, gen,
-                                            color_p=args.color_aug, flat_p=args.flat_aug)
-        sr = model(lr_img, thumb)
+        lr_img, hr_img, thumb = data.sample(args.batch, args.patch, gen, color_p=args.color_aug,
+                                            flat_p=args.flat_aug, margin=args.loss_margin)
+        sr = interior(model(lr_img, thumb))
         loss = pixel_loss(args.loss, sr, hr_img)
         if teacher is not None:
             with torch.no_grad():
-                target = teacher(lr_img, thumb)
+                target = interior(teacher(lr_img, thumb))
             loss = (1 - args.distill_weight) * loss + args.distill_weight * pixel_loss(args.loss, sr, target)
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -6,6 +6,9 @@
 #   xs-long   a second cosine cycle at batch 64 (ran on a lent GPU; hours on two CPU threads)
 #   xs-color  a fine-tune with colour views and flat images, so that saturated and flat
 #             images upscale cleanly (weights/mossnet_xs_x4.pt)
+#   margin    two fine-tunes of the shipped XS, with and without --loss-margin 8 (model card)
+#   xs-distill  a fourth stage distilled from the shipped teacher with --loss-margin 8 (tried,
+#             not shipped: model card)
 #   xs-plain  the first stage without over-parameterization (the control; model card)
 #   ablation  the first stage's recipe, shorter, with and without the context encoder (README)
 #   teacher   MossNet-S x4 from scratch, then teacher-color: its colour fine-tune
@@ -14,14 +17,15 @@
 #   shape-probe  the ablation's recipe with two other XS shapes (scripts/xs_shape_probe.py)
 # Usage: scripts/train_release.sh STAGE [DATA_DIR] [OUTDIR]
 # Paths are relative to the repository root. Env: STEPS overrides the step count; PYTHON the
-# interpreter (default .venv/bin/python); THREADS the CPU threads per run (default 1). Runs
-# resume from OUTDIR/<name>/last.pt when started again (--resume), so a long run can span
-# sessions. mossnet.train uses a GPU when there is one; for a machine that cannot see the
-# data, scripts/pack_training_data.py packs it (same images, half the bytes).
+# interpreter (default .venv/bin/python); THREADS the CPU threads per run (default 1); INIT the
+# checkpoint margin and xs-distill start from (default: the shipped XS). Runs resume from
+# OUTDIR/<name>/last.pt when started again (--resume), so a long run can span sessions.
+# mossnet.train uses a GPU when there is one; for a machine that cannot see the data,
+# scripts/pack_training_data.py packs it (same images, half the bytes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=${PYTHON:-.venv/bin/python}
-stages="xs, xs-long, xs-color, xs-plain, ablation, teacher, teacher-color, distill or shape-probe"
+stages="xs, xs-long, xs-color, margin, xs-distill, xs-plain, ablation, teacher, teacher-color, distill or shape-probe"
 what=${1:?usage: train_release.sh STAGE [DATA_DIR] [OUTDIR], STAGE one of $stages}
 data=${2:-../shared/data/train}; outdir=${3:-runs}
 export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=${THREADS:-1}
@@ -44,6 +48,14 @@ case "$what" in
       --steps "${STEPS:-34204}" ;;
   xs-color) run xs_color --arch xs --reparam 4 --init "$outdir/xs_long/model.pt" --lr 3e-4 \
       --color-aug 0.25 --flat-aug 0.03 --steps "${STEPS:-10000}" ;;
+  margin)
+    flags=(--arch xs --reparam 4 --init "${INIT:-weights/mossnet_xs_x4.pt}" --lr 2e-4
+           --color-aug 0.25 --flat-aug 0.03 --steps "${STEPS:-8000}")
+    run xs_margin "${flags[@]}" --loss-margin 8
+    run xs_finetune "${flags[@]}" ;;
+  xs-distill) run xs_distill --arch xs --reparam 4 --init "${INIT:-weights/mossnet_xs_x4.pt}" \
+      --teacher weights/mossnet_s_x4.pt --lr 2e-4 --color-aug 0.25 --flat-aug 0.03 \
+      --loss-margin 8 --steps "${STEPS:-6000}" ;;
   xs-plain) run xs_plain --arch xs --steps "${STEPS:-36000}" ;;
   ablation)
     run abl_ctx --arch xs --reparam 4 --steps "${STEPS:-8000}"

@@ -49,3 +49,30 @@ def test_flat_images_replace_whole_crops_with_one_colour():
             assert torch.equal(t, colour.expand_as(t))
     corners = torch.stack([hr2[i, :, 0, 0] for i in flat])
     assert ((corners == 0) | (corners == 1)).all(dim=1).any()  # the cube's corners come up
+
+
+def test_margin_widens_the_lr_crop_around_the_same_patch(tmp_path):
+    """The inner square of a widened crop is the plain crop (same draws), and where the image
+    ends the margin repeats its edge pixels, as the tiled pipeline's replicate padding does."""
+    import numpy as np
+    from PIL import Image
+
+    from mossnet.data import TrainingImages
+
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(tmp_path / "a.png")
+    images = TrainingImages([str(tmp_path)], 4, 4, torch.device("cpu"), max_side=640, min_lr_side=8)
+    lr_img = images.lr[0].float() / 255.0  # 10x12 LR
+    for seed in range(20):
+        plain = images.sample(2, 8, torch.Generator().manual_seed(seed))
+        wide = images.sample(2, 8, torch.Generator().manual_seed(seed), margin=3)
+        assert wide[0].shape[-2:] == (14, 14) and torch.equal(wide[0][..., 3:-3, 3:-3], plain[0])
+        assert torch.equal(wide[1], plain[1]) and torch.equal(wide[2], plain[2])
+    padded = torch.nn.functional.pad(lr_img[None], (3, 3, 3, 3), mode="replicate")[0]
+    crops = {tuple(c.flatten().tolist()) for y in range(padded.shape[1] - 13)
+             for x in range(padded.shape[2] - 13) for c in [padded[:, y:y + 14, x:x + 14]]}
+    for seed in range(20):  # every widened crop (up to its flips) is a window of the padded image
+        crop = images.sample(1, 8, torch.Generator().manual_seed(seed), margin=3)[0][0]
+        views = [crop, crop.flip(-1), crop.flip(-2), crop.flip(-1).flip(-2)]
+        views += [v.transpose(-1, -2) for v in views]
+        assert any(tuple(v.flatten().tolist()) in crops for v in views)

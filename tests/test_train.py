@@ -40,7 +40,7 @@ def test_train_resume_and_distill(tmp_path):
     save_checkpoint(teacher, random_model("s"))
     assert train.main(common + ["--out", str(tmp_path / "kd"), "--steps", "2", "--teacher", str(teacher),
                                 "--init", str(out / "model.pt"), "--color-aug", "0.5", "--flat-aug", "0.5",
-                                "--loss", "mse"]) == 0
+                                "--loss", "mse", "--loss-margin", "2"]) == 0
 
 
 def test_pixel_losses():
@@ -60,3 +60,6 @@ def test_train_refuses_bad_inputs(tmp_path, capsys):
     with pytest.raises(SystemExit):
         train.main(["--data", str(tmp_path), "--color-aug", "1.5"])
     assert "not a share between 0 and 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        train.main(["--data", str(tmp_path), "--loss-margin", "-1"])
+    assert "not a pixel count of 0 or more" in capsys.readouterr().err
