@@ -11,6 +11,7 @@
 #             not shipped: model card)
 #   xs-plain  the first stage without over-parameterization (the control; model card)
 #   ablation  the first stage's recipe, shorter, with and without the context encoder (README)
+#   ablation-margin  that recipe with --loss-margin 8 (compare with its abl_ctx run)
 #   teacher   MossNet-S x4 from scratch, then teacher-color: its colour fine-tune
 #             (weights/mossnet_s_x4.pt; teacher-color ran on a lent GPU)
 #   distill   XS fine-tuned from the xs run with the teacher's output as a second target
@@ -25,7 +26,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=${PYTHON:-.venv/bin/python}
-stages="xs, xs-long, xs-color, margin, xs-distill, xs-plain, ablation, teacher, teacher-color, distill or shape-probe"
+stages="xs, xs-long, xs-color, margin, xs-distill, xs-plain, ablation, ablation-margin, teacher, teacher-color, distill or shape-probe"
 what=${1:?usage: train_release.sh STAGE [DATA_DIR] [OUTDIR], STAGE one of $stages}
 data=${2:-../shared/data/train}; outdir=${3:-runs}
 export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=${THREADS:-1}
@@ -60,6 +61,7 @@ case "$what" in
   ablation)
     run abl_ctx --arch xs --reparam 4 --steps "${STEPS:-8000}"
     run abl_noctx --arch xs --reparam 4 --no-context --steps "${STEPS:-8000}" ;;
+  ablation-margin) run abl_margin --arch xs --reparam 4 --loss-margin 8 --steps "${STEPS:-8000}" ;;
   teacher) run s --arch s --steps "${STEPS:-10000}" ;;
   teacher-color) run s_color --arch s --init "$outdir/s/model.pt" --batch 32 --lr 1e-4 \
       --color-aug 0.25 --steps "${STEPS:-8063}" ;;
