@@ -54,7 +54,7 @@ case "$what" in
            --color-aug 0.25 --flat-aug 0.03 --steps "${STEPS:-8000}")
     run xs_margin "${flags[@]}" --loss-margin 8
     run xs_finetune "${flags[@]}" ;;
-  xs-distill) run xs_distill --arch xs --reparam 4 --init "${INIT:-weights/mossnet_xs_x4.pt}" \
+  xs-distill) run xs_distill_margin --arch xs --reparam 4 --init "${INIT:-weights/mossnet_xs_x4.pt}" \
       --teacher weights/mossnet_s_x4.pt --lr 2e-4 --color-aug 0.25 --flat-aug 0.03 \
       --loss-margin 8 --steps "${STEPS:-6000}" ;;
   xs-plain) run xs_plain --arch xs --steps "${STEPS:-36000}" ;;
