@@ -77,10 +77,13 @@ def test_saved_pipeline_reloads_in_a_fresh_process_with_identical_outputs(quanti
     pipe = load_pipeline(quantized)
     image = np.random.default_rng(0).integers(0, 256, (50, 70, 3), dtype=np.uint8)
     np.save(tmp_path / "in.npy", image)
-    code = ("import numpy as np, sys; from quantize.program import load_pipeline; "
+    # same intra-op thread count as this process: a different float summation order may flip
+    # an int8 code, which is not what this test is about
+    code = ("import numpy as np, sys, torch; from quantize.program import load_pipeline; "
+            "torch.set_num_threads(int(sys.argv[4])); "
             "p = load_pipeline(sys.argv[1]); np.save(sys.argv[3], p.upscale(np.load(sys.argv[2])))")
-    subprocess.run([sys.executable, "-c", code, str(quantized), str(tmp_path / "in.npy"), str(tmp_path / "out.npy")],
-                   check=True)
+    subprocess.run([sys.executable, "-c", code, str(quantized), str(tmp_path / "in.npy"), str(tmp_path / "out.npy"),
+                    str(torch.get_num_threads())], check=True)
     assert np.array_equal(np.load(tmp_path / "out.npy"), pipe.upscale(image))
 
 
