@@ -62,7 +62,7 @@ def main(argv=None) -> int:
     common_arguments(p, "qat")
     p.add_argument("--data", nargs="+", default=None, metavar="DIR",
                    help="training images (default: the calibration images)")
-    p.add_argument("--steps", type=int, default=500)
+    p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--lr", type=float, default=2e-5)
     p.add_argument("--teacher", default=None, help="distill from this checkpoint instead of the float model")

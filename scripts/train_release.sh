@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # The exact training runs behind the shipped weights (weights/README.md records their numbers).
 # The shipped XS is three stages, each starting from the one before:
-#   xs        MossNet-XS x4 from scratch, ground-truth L1, over-parameterized 3x3 convs folded
-#             into plain ones at the end
-#   xs-long   a second cosine cycle at batch 64 (ran on a lent GPU; hours on two CPU threads)
-#   xs-color  a fine-tune with colour views and flat images, so that saturated and flat
-#             images upscale cleanly (weights/mossnet_xs_x4.pt)
-#   margin    two fine-tunes of the shipped XS, with and without --loss-margin 8 (model card)
-#   xs-distill  a fourth stage distilled from the shipped teacher with --loss-margin 8 (tried,
-#             not shipped: model card)
-#   xs-plain  the first stage without over-parameterization (the control; model card)
-#   ablation  the first stage's recipe, shorter, with and without the context encoder (README)
+#   xs-b128   MossNet-XS x4 from scratch at batch 128, ground-truth L1, over-parameterized 3x3
+#             convs folded into plain ones at the end (ran on a lent GPU; hours on a CPU)
+#   xs-b128-color  a fine-tune with colour views and flat images, so that saturated and flat
+#             images upscale cleanly
+#   xs-b128-margin  a short, gentler fine-tune that scores only pixels with real context
+#             (--loss-margin 8), and its control without it (weights/mossnet_xs_x4.pt: the
+#             first; model card)
+# The XS shipped before it (model card) was three stages: xs (from scratch at batch 16),
+# xs-long (a second cycle at batch 64, on a lent GPU) and xs-color (as xs-b128-color).
+#   margin    two fine-tunes of that XS, with and without --loss-margin 8 (model card)
+#   xs-distill  a fourth stage of it distilled from the shipped teacher with --loss-margin 8
+#             (tried, not shipped: model card)
+#   xs-plain  the xs stage without over-parameterization (the control; model card)
+#   ablation  the xs stage's recipe, shorter, with and without the context encoder (README)
 #   ablation-margin  that recipe with --loss-margin 8 (compare with its abl_ctx run)
 #   teacher   MossNet-S x4 from scratch, then teacher-color: its colour fine-tune
 #             (weights/mossnet_s_x4.pt; teacher-color ran on a lent GPU)
@@ -19,14 +23,14 @@
 # Usage: scripts/train_release.sh STAGE [DATA_DIR] [OUTDIR]
 # Paths are relative to the repository root. Env: STEPS overrides the step count; PYTHON the
 # interpreter (default .venv/bin/python); THREADS the CPU threads per run (default 1); INIT the
-# checkpoint margin and xs-distill start from (default: the shipped XS). Runs resume from
-# OUTDIR/<name>/last.pt when started again (--resume), so a long run can span sessions.
+# checkpoint margin and xs-distill start from (default: OUTDIR/xs_color/model.pt). Runs resume
+# from OUTDIR/<name>/last.pt when started again (--resume), so a long run can span sessions.
 # mossnet.train uses a GPU when there is one; for a machine that cannot see the data,
 # scripts/pack_training_data.py packs it (same images, half the bytes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=${PYTHON:-.venv/bin/python}
-stages="xs, xs-long, xs-color, margin, xs-distill, xs-plain, ablation, ablation-margin, teacher, teacher-color, distill or shape-probe"
+stages="xs-b128, xs-b128-color, xs-b128-margin, xs, xs-long, xs-color, margin, xs-distill, xs-plain, ablation, ablation-margin, teacher, teacher-color, distill or shape-probe"
 what=${1:?usage: train_release.sh STAGE [DATA_DIR] [OUTDIR], STAGE one of $stages}
 data=${2:-../shared/data/train}; outdir=${3:-runs}
 export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=${THREADS:-1}
@@ -44,17 +48,25 @@ probe() {  # shape, args...
       > "$outdir/shape_$shape.log" 2>&1
 }
 case "$what" in
+  xs-b128) run xs_b128 --arch xs --reparam 4 --batch 128 --lr 2e-3 --steps "${STEPS:-34694}" ;;
+  xs-b128-color) run xs_b128_color --arch xs --reparam 4 --init "$outdir/xs_b128/model.pt" \
+      --lr 2e-4 --color-aug 0.25 --flat-aug 0.03 --steps "${STEPS:-8000}" ;;
+  xs-b128-margin)
+    flags=(--arch xs --reparam 4 --init "$outdir/xs_b128_color/model.pt" --lr 1e-4
+           --color-aug 0.25 --flat-aug 0.03 --val-every 1000 --steps "${STEPS:-4000}")
+    run xs_b128_margin "${flags[@]}" --loss-margin 8
+    run xs_b128_control "${flags[@]}" ;;
   xs) run xs --arch xs --reparam 4 --steps "${STEPS:-36000}" ;;
   xs-long) run xs_long --arch xs --reparam 4 --init "$outdir/xs/model.pt" --batch 64 --lr 5e-4 \
       --steps "${STEPS:-34204}" ;;
   xs-color) run xs_color --arch xs --reparam 4 --init "$outdir/xs_long/model.pt" --lr 3e-4 \
       --color-aug 0.25 --flat-aug 0.03 --steps "${STEPS:-10000}" ;;
   margin)
-    flags=(--arch xs --reparam 4 --init "${INIT:-weights/mossnet_xs_x4.pt}" --lr 2e-4
+    flags=(--arch xs --reparam 4 --init "${INIT:-$outdir/xs_color/model.pt}" --lr 2e-4
            --color-aug 0.25 --flat-aug 0.03 --steps "${STEPS:-8000}")
     run xs_margin "${flags[@]}" --loss-margin 8
     run xs_finetune "${flags[@]}" ;;
-  xs-distill) run xs_distill_margin --arch xs --reparam 4 --init "${INIT:-weights/mossnet_xs_x4.pt}" \
+  xs-distill) run xs_distill_margin --arch xs --reparam 4 --init "${INIT:-$outdir/xs_color/model.pt}" \
       --teacher weights/mossnet_s_x4.pt --lr 2e-4 --color-aug 0.25 --flat-aug 0.03 \
       --loss-margin 8 --steps "${STEPS:-6000}" ;;
   xs-plain) run xs_plain --arch xs --steps "${STEPS:-36000}" ;;

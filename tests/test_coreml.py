@@ -23,10 +23,15 @@ def model():
     return load_model(DEFAULT_CHECKPOINT)[0]
 
 
-@pytest.mark.parametrize("precision,bound", [("fp32", 60), ("fp16", 45), ("w8", 40), ("w8a8", 45)])
-def test_coreml_parity(precision, bound, quantized, model, tmp_path):
+# w8a8 is the int8 program: with fp32 arithmetic it must reproduce it like the other int8
+# artifacts (>= 45 dB); the shipped build computes in fp16 (for the Neural Engine), which flips
+# some int8 codes where a value sits near a rounding edge, so it gets a bound like fp16's own
+# loosening (a wrong scale or zero point gives about 20 dB, so both still catch a broken export).
+@pytest.mark.parametrize("precision,compute,bound", [
+    ("fp32", None, 60), ("fp16", None, 45), ("w8", None, 40), ("w8a8", None, 42), ("w8a8", "fp32", 45)])
+def test_coreml_parity(precision, compute, bound, quantized, model, tmp_path):
     artifact = exporter.export(str(DEFAULT_CHECKPOINT), precision, tmp_path,
-                               str(quantized) if precision == "w8a8" else None)
+                               str(quantized) if precision == "w8a8" else None, compute=compute)
     manifest = load_manifest(artifact, "coreml", scale=4)
     assert manifest["parity"]["output_psnr_db"] >= bound
     if precision == "w8a8":

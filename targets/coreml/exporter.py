@@ -3,7 +3,9 @@
 ``fp32`` / ``fp16`` convert the float programs at that compute precision; ``w8`` adds int8
 per-channel symmetric weights (the recipe's weight scheme) with fp16 compute; ``w8a8``
 converts the PT2E int8 pipeline from ``quantize.ptq`` (weights folded to int8, activations
-quantize/dequantize) with fp16 compute. A multifunction package would need iOS 18, so the
+quantize/dequantize) with fp16 compute, so that the Neural Engine can run it; fp16 arithmetic
+between the int8 codes flips some of them, so ``compute="fp32"`` exists to check that the
+conversion carries the int8 program exactly. A multifunction package would need iOS 18, so the
 two programs ship as ``context.mlpackage`` and ``upscale_patch.mlpackage`` in
 ``mossnet_<variant>_x<scale>_<precision>.coreml/``."""
 from __future__ import annotations
@@ -39,17 +41,21 @@ def quantize_weights(ct, mlmodel):
 
 
 def export(ckpt: str, precision: str, out_dir: str | Path, quantized: str | None = None,
-           patch: int | None = None) -> Path:
+           patch: int | None = None, compute: str | None = None) -> Path:
+    """``compute`` ("fp16" or "fp32") overrides the arithmetic: fp32 for ``fp32``, else fp16."""
     ct = coremltools()
     source = export_source(ckpt, "ptq" if precision == "w8a8" else None, quantized, patch)
-    compute = ct.precision.FLOAT32 if precision == "fp32" else ct.precision.FLOAT16
+    compute = compute or ("fp32" if precision == "fp32" else "fp16")
+    if compute not in ("fp16", "fp32"):
+        raise ValueError(f"compute must be fp16 or fp32, not {compute!r}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     artifact = out_dir / artifact_name(source, precision, ".coreml")
     tmp = Path(tempfile.mkdtemp(prefix=f".{artifact.name}.", dir=out_dir))
     try:
         for name, exported in source.exported(fold_weights=precision == "w8a8").items():
-            mlmodel = convert(ct, exported, name, source.examples[name], compute)
+            mlmodel = convert(ct, exported, name, source.examples[name],
+                              ct.precision.FLOAT32 if compute == "fp32" else ct.precision.FLOAT16)
             if precision == "w8":
                 mlmodel = quantize_weights(ct, mlmodel)
             mlmodel.save(str(tmp / f"{name}.mlpackage"))
@@ -64,7 +70,7 @@ def export(ckpt: str, precision: str, out_dir: str | Path, quantized: str | None
                 checkpoint_sha256=source.checkpoint_sha256, tiling=source.tiling,
                 modulation_dim=source.model.cfg.modulation_dim,
                 toolkit={"coremltools": version("coremltools"), "format": "mlprogram",
-                         "minimum_deployment_target": "iOS17"},
+                         "minimum_deployment_target": "iOS17", "compute_precision": compute},
                 parity={"reference": source.reference_name, "output_psnr_db": round(parity, 2),
                         "checked_with": "targets.coreml.mil_interpreter (Linux)",
                         "images": "parity_images(): crops of the photos installed with scikit-learn"},
