@@ -113,6 +113,13 @@ def parity_images() -> list[np.ndarray]:
     return images
 
 
+def recheck_images() -> list[np.ndarray]:
+    """Images an export did not measure parity on: the parity crops turned upside down, and
+    uniform noise of an odd size (tests/test_targets.py, scripts/int8_parity.py)."""
+    noise = np.random.default_rng(3).integers(0, 256, (37, 90, 3), dtype=np.uint8)
+    return [im[::-1, ::-1].copy() for im in parity_images()] + [noise]
+
+
 def output_psnr(a: np.ndarray, b: np.ndarray) -> float:
     """PSNR (peak 1) between two float outputs clipped to [0, 1]."""
     mse = float(np.mean((np.clip(a, 0, 1).astype(np.float64) - np.clip(b, 0, 1)) ** 2))

@@ -2,12 +2,11 @@
 import json
 import shutil
 
-import numpy as np
 import pytest
 
 from mossnet.checkpoint import DEFAULT_CHECKPOINT, load_model
 from mossnet.pipeline import model_tiling, torch_programs
-from targets.common import measure_parity, parity_images
+from targets.common import measure_parity, recheck_images
 from targets.manifest import ManifestError, load_manifest, manifest_path
 
 from conftest import EVAL_DIR, ROOT
@@ -37,9 +36,8 @@ def test_artifact_parity_in_the_real_runtime(runtime, precision, bound, quantize
         model = load_model(DEFAULT_CHECKPOINT)[0]
         reference = torch_programs(model, model_tiling(model))
     # recomputed here, on images the export did not pick
-    rng = np.random.default_rng(3)
-    images = [im[::-1, ::-1].copy() for im in parity_images()] + [rng.integers(0, 256, (37, 90, 3), dtype=np.uint8)]
-    assert measure_parity(programs, reference, model_tiling(load_model(DEFAULT_CHECKPOINT)[0]), images) >= bound
+    assert measure_parity(programs, reference, model_tiling(load_model(DEFAULT_CHECKPOINT)[0]),
+                          recheck_images()) >= bound
     if precision == "int8":
         io = manifest["io_quantization"]
         # the context's int8 output feeds the patch program with no requantization

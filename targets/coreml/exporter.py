@@ -46,7 +46,8 @@ def export(ckpt: str, precision: str, out_dir: str | Path, quantized: str | None
     ct = coremltools()
     source = export_source(ckpt, "ptq" if precision == "w8a8" else None, quantized, patch)
     compute = compute or ("fp32" if precision == "fp32" else "fp16")
-    if compute not in ("fp16", "fp32"):
+    arithmetic = {"fp16": ct.precision.FLOAT16, "fp32": ct.precision.FLOAT32}.get(compute)
+    if arithmetic is None:
         raise ValueError(f"compute must be fp16 or fp32, not {compute!r}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -54,8 +55,7 @@ def export(ckpt: str, precision: str, out_dir: str | Path, quantized: str | None
     tmp = Path(tempfile.mkdtemp(prefix=f".{artifact.name}.", dir=out_dir))
     try:
         for name, exported in source.exported(fold_weights=precision == "w8a8").items():
-            mlmodel = convert(ct, exported, name, source.examples[name],
-                              ct.precision.FLOAT32 if compute == "fp32" else ct.precision.FLOAT16)
+            mlmodel = convert(ct, exported, name, source.examples[name], arithmetic)
             if precision == "w8":
                 mlmodel = quantize_weights(ct, mlmodel)
             mlmodel.save(str(tmp / f"{name}.mlpackage"))
