@@ -18,14 +18,13 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from .arch import VARIANTS, build_model, count_parameters, make_config
-from .checkpoint import CheckpointError, load_model, save_checkpoint
-from .data import TrainingImages
-from .image_io import ImageError
-from .pipeline import upscale_whole_tensor
-from .reparam import fold, reparameterize
-
-DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "train"
+from mossnet.core.arch import VARIANTS, build_model, count_parameters, make_config
+from mossnet.core.checkpoint import CheckpointError, load_model, save_checkpoint
+from mossnet.core.data import TrainingImages
+from mossnet.core.image_io import ImageError
+from mossnet.core.paths import SHARED_TRAIN
+from mossnet.core.pipeline import upscale_whole_tensor
+from mossnet.core.reparam import fold, reparameterize
 
 
 def share(text: str) -> float:
@@ -50,19 +49,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--arch", choices=sorted(VARIANTS), default="xs")
     p.add_argument("--scale", type=int, choices=(2, 4), default=4)
     p.add_argument("--no-context", action="store_true", help="ablation: no context encoder")
-    p.add_argument("--data", nargs="+", default=[str(DEFAULT_DATA)], help="folders of HR images")
+    p.add_argument("--data", nargs="+", default=[str(SHARED_TRAIN)], help="folders of HR images")
     p.add_argument("--out", default="runs/xs", help="run folder (last.pt, model.pt, log.jsonl)")
     p.add_argument("--steps", type=int, default=None,
                    help="total steps (default 20000; with --resume: keep the run's own total)")
     p.add_argument("--minutes", type=float, default=None,
                    help="train for this long instead: --steps is set from a timing probe")
     p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--patch", type=int, default=64, help="LR crop side")
+    p.add_argument("--crop", type=int, default=64, help="LR side of each training crop (not the tile: see mossnet.core.tiling)")
     p.add_argument("--loss-margin", type=pixels, default=0, metavar="R",
                    help="feed LR crops R pixels wider on each side (edge-replicated where the "
-                        "image ends, as tiled inference pads it) and score only the inner patch, "
+                        "image ends, as tiled inference pads it) and score only the inner crop, "
                         "so no scored pixel sees the conv's zero padding, which tiled inference "
-                        "never shows it (R = the receptive-field radius, mossnet.info). 0: off")
+                        "never shows it (R = the receptive-field radius, mossnet.tools.info). 0: off")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--min-lr", type=float, default=1e-6)
     p.add_argument("--loss", choices=("l1", "charbonnier", "mse"), default="l1",
@@ -73,14 +72,14 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="loss = (1-w) * loss(sr, hr) + w * loss(sr, teacher)")
     p.add_argument("--reparam", type=int, default=0, metavar="EXPAND",
                    help="train each upscaler 3x3 conv as a sum of linear branches with a 1x1 "
-                        "expansion of EXPAND x its inputs (mossnet.reparam); folded into plain "
+                        "expansion of EXPAND x its inputs (mossnet.core.reparam); folded into plain "
                         "convs before the checkpoint is saved. 0: off")
     p.add_argument("--color-aug", type=share, default=0.0, metavar="P",
                    help="share of crops given a random colour view (channel permutation and "
-                        "inversion; mossnet.data.color_view) so that the context encoder sees "
+                        "inversion; mossnet.core.data.color_view) so that the context encoder sees "
                         "saturated thumbnails. 0: off")
     p.add_argument("--flat-aug", type=share, default=0.0, metavar="P",
-                   help="share of crops replaced by flat colours (mossnet.data.flat_images), "
+                   help="share of crops replaced by flat colours (mossnet.core.data.flat_images), "
                         "so that flat images stay flat. 0: off")
     p.add_argument("--val-every", type=int, default=1000)
     p.add_argument("--holdout", type=int, default=30, help="every N-th image is held out for validation")
@@ -147,7 +146,7 @@ def main(argv=None) -> int:
         reparameterize(model, expand=args.reparam)
     try:
         data = TrainingImages(args.data, args.scale, cfg.thumb_size, device, max_side=args.max_side,
-                              min_lr_side=args.patch)
+                              min_lr_side=args.crop)
     except ImageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -179,7 +178,7 @@ def main(argv=None) -> int:
         return x[..., m:x.shape[-2] - m, m:x.shape[-1] - m]
 
     def train_step():
-        lr_img, hr_img, thumb = data.sample(args.batch, args.patch, gen, color_p=args.color_aug,
+        lr_img, hr_img, thumb = data.sample(args.batch, args.crop, gen, color_p=args.color_aug,
                                             flat_p=args.flat_aug, margin=args.loss_margin)
         sr = interior(model(lr_img, thumb))
         loss = pixel_loss(args.loss, sr, hr_img)

@@ -2,7 +2,7 @@
 
 Calibration images are HR photos; each is downscaled with the MATLAB-compatible bicubic
 (the LR distribution the model was trained and is evaluated on), then its thumbnail and its
-tiles are taken with ``mossnet.tiling``: the observers see the tensors the runtimes will see.
+tiles are taken with ``mossnet.core.tiling``: the observers see the tensors the runtimes will see.
 Without ``--calib``, the two photos that scikit-learn installs (``china.jpg``, ``flower.jpg``)
 and the repository's sample card are used; pass ``--calib ../shared/data/train`` (or any
 folder) for a representative set."""
@@ -15,11 +15,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mossnet.bicubic import downscale_uint8
-from mossnet.image_io import ImageError, iter_image_files, load_image
-from mossnet.tiling import TilingConfig, extract_patch, make_thumbnail, plan_tiles, to_model_input
-
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+from mossnet.core.bicubic import downscale_uint8
+from mossnet.core.image_io import ImageError, iter_image_files, load_image
+from mossnet.core.paths import EXAMPLES
+from mossnet.core.tiling import (
+    TilingConfig,
+    extract_patch,
+    make_thumbnail,
+    plan_tiles,
+    to_model_input,
+)
 
 
 def default_calibration_files() -> list[Path]:

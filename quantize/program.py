@@ -9,8 +9,8 @@ Exporters read this folder (``load_pipeline``); the graphs are kept unfolded, se
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -22,18 +22,21 @@ import torch
 from torchao.quantization.pt2e import move_exported_model_to_eval
 from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-from mossnet.arch import MossNet, MossNetConfig
-from mossnet.pipeline import ContextProgram, PatchProgram, example_inputs
-from mossnet.tiling import TilingConfig, upscale_tiled
+from mossnet.core.arch import MossNet
+from mossnet.core.errors import UserError
+from mossnet.core.hashing import sha256, sha256_text
+from mossnet.core.pipeline import ContextProgram, PatchProgram, example_inputs
+from mossnet.core.tiling import DEFAULT_PATCH, TilingConfig, upscale_tiled
 
 from .calibration import CalibrationImage
 from .recipe import make_quantizer
 
 FORMAT_VERSION = 1
 PROGRAM_FILES = {"context": "context.pt2", "upscale_patch": "upscale_patch.pt2"}
+ARTIFACTS = Path("artifacts")  # where pipelines and exported artifacts go by default
 
 
-class QuantizedPipelineError(ValueError):
+class QuantizedPipelineError(UserError):
     """A one-line problem with a quantized pipeline folder."""
 
 
@@ -45,7 +48,7 @@ class QuantizedPipeline:
     meta: dict = field(default_factory=dict)
 
     def programs(self):
-        """numpy callables for ``mossnet.tiling.upscale_tiled``."""
+        """numpy callables for ``mossnet.core.tiling.upscale_tiled``."""
         @torch.no_grad()
         def context_fn(thumb):
             return self.context(torch.from_numpy(thumb)).numpy()
@@ -97,12 +100,21 @@ def convert(prepared: torch.fx.GraphModule) -> torch.fx.GraphModule:
     return converted
 
 
-def sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+def default_pipeline_dir(ckpt: str | Path, method: str, root: str | Path = ARTIFACTS,
+                         patch: int | None = None) -> Path:
+    """Where a pipeline of ``ckpt`` lives: ``ROOT/<ckpt stem>_int8_<method>``, under
+    ``ROOT/patch<P>/`` for a patch other than the default. ``quantize.ptq``/``qat`` write there
+    by default, the exporters and ``targets.store`` look there."""
+    root = Path(root) if patch in (None, DEFAULT_PATCH) else Path(root) / f"patch{patch}"
+    return root / f"{Path(ckpt).stem}_int8_{method}"
+
+
+def pipeline_identity(pipe: QuantizedPipeline) -> dict:
+    """What an exported artifact records of the pipeline it came from: its method and one hash
+    over its programs (a re-quantized pipeline makes the artifact stale)."""
+    hashes = pipe.meta.get("program_sha256", {})
+    return {"method": pipe.meta.get("method"),
+            "sha256": sha256_text(json.dumps(hashes, sort_keys=True)) if hashes else None}
 
 
 def save_pipeline(pipe: QuantizedPipeline, folder: str | Path, model: MossNet,
@@ -110,9 +122,15 @@ def save_pipeline(pipe: QuantizedPipeline, folder: str | Path, model: MossNet,
     """Write the folder (programs, quant.json, ``extra_files`` such as the report)
     atomically: into a temporary sibling, then rename into place."""
     folder = Path(folder)
+    if folder.exists() and not (folder / "quant.json").is_file() and any(folder.iterdir()):
+        raise QuantizedPipelineError(f"{folder}: exists and is not a quantized pipeline; "
+                                     f"refusing to replace it (choose another --out)")
+    if folder.exists() and not folder.is_dir():
+        raise QuantizedPipelineError(f"{folder}: exists and is not a folder (choose another --out)")
     folder.parent.mkdir(parents=True, exist_ok=True)
     ex_ctx, ex_patch = example_inputs(model, pipe.tiling)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    old = folder.with_name(f".{folder.name}.{os.getpid()}.old")
     try:
         for name, example in (("context", ex_ctx), ("upscale_patch", ex_patch)):
             torch.export.save(torch.export.export(getattr(pipe, name), example), tmp / PROGRAM_FILES[name])
@@ -122,12 +140,19 @@ def save_pipeline(pipe: QuantizedPipeline, folder: str | Path, model: MossNet,
         (tmp / "quant.json").write_text(json.dumps(meta, indent=1) + "\n")
         for name, text in (extra_files or {}).items():
             (tmp / name).write_text(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700
         if folder.exists():
-            shutil.rmtree(folder)
+            folder.rename(old)
         tmp.rename(folder)
+        pipe.meta = meta
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        if old.exists() and not folder.exists():
+            old.rename(folder)
         raise
+    shutil.rmtree(old, ignore_errors=True)
     return folder
 
 
@@ -149,12 +174,14 @@ def load_pipeline(folder: str | Path) -> QuantizedPipeline:
         path = folder / file
         if not path.is_file():
             raise QuantizedPipelineError(f"{path}: missing")
-        if sha256(path) != meta["program_sha256"][name]:
+        expected = meta.get("program_sha256", {}).get(name) if isinstance(meta.get("program_sha256"), dict) else None
+        if expected is None:
+            raise QuantizedPipelineError(f"{meta_path}: no program_sha256 for {name}")
+        if sha256(path) != expected:
             raise QuantizedPipelineError(f"{path}: SHA-256 does not match quant.json (modified or corrupt)")
         programs[name] = torch.export.load(path).module()
-    return QuantizedPipeline(programs["context"], programs["upscale_patch"],
-                             TilingConfig(**meta["tiling"]), meta)
-
-
-def model_config(pipe: QuantizedPipeline) -> MossNetConfig:
-    return MossNetConfig.from_dict(pipe.meta["model_config"])
+    try:
+        tiling = TilingConfig(**meta["tiling"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise QuantizedPipelineError(f"{meta_path}: bad tiling ({exc})") from None
+    return QuantizedPipeline(programs["context"], programs["upscale_patch"], tiling, meta)

@@ -14,25 +14,51 @@ import copy
 import math
 import sys
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.export import Dim
-from torchao.quantization.pt2e import (FakeQuantizeBase, disable_observer, move_exported_model_to_eval,
-                                       move_exported_model_to_train)
+from torchao.quantization.pt2e import (
+    FakeQuantizeBase,
+    disable_observer,
+    move_exported_model_to_eval,
+    move_exported_model_to_train,
+)
 from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_qat_pt2e
 from tqdm import tqdm
 
-from mossnet.checkpoint import CheckpointError, load_model
-from mossnet.data import TrainingImages
-from mossnet.image_io import ImageError
-from mossnet.pipeline import PatchProgram, example_inputs, model_tiling
+from mossnet.core.checkpoint import load_model
+from mossnet.core.data import TrainingImages
+from mossnet.core.errors import run_cli
+from mossnet.core.pipeline import PatchProgram, example_inputs, model_tiling
 
+from .build import (
+    QuantizeOptions,
+    add_common_arguments,
+    base_meta,
+    check,
+    finish,
+    positive,
+    print_result,
+    tiling_for,
+)
 from .calibration import calibration_files, calibration_set
 from .program import QuantizedPipeline, calibrate, convert, prepare
-from .ptq import base_meta, check_args, common_arguments, finish, tiling_or_error
 from .recipe import make_quantizer
+
+
+@dataclass
+class QATOptions(QuantizeOptions):
+    data: list[str] | None = None  # training images (default: the calibration images)
+    steps: int = 1000
+    batch: int = 16
+    lr: float = 2e-5
+    teacher: str | None = None  # distill from this checkpoint instead of the float model
+    gt_weight: float = 0.5
+    freeze_observers: float = 0.0
 
 
 def freeze_activation_ranges(model: torch.nn.Module) -> None:
@@ -56,75 +82,53 @@ def prepare_patch_qat(model, tiling, batch: int) -> torch.fx.GraphModule:
     return prepared
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m quantize.qat", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    common_arguments(p, "qat")
-    p.add_argument("--data", nargs="+", default=None, metavar="DIR",
-                   help="training images (default: the calibration images)")
-    p.add_argument("--steps", type=int, default=1000)
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--lr", type=float, default=2e-5)
-    p.add_argument("--teacher", default=None, help="distill from this checkpoint instead of the float model")
-    p.add_argument("--gt-weight", type=float, default=0.5,
-                   help="loss = (1-w) * L1(int8, float or teacher) + w * L1(int8, ground truth)")
-    p.add_argument("--freeze-observers", type=float, default=0.0, metavar="FRACTION",
-                   help="freeze activation ranges after this fraction of the steps (default 0: keep "
-                        "the ranges calibrated on the calibration set; per-batch moving averages "
-                        "narrow them and lost 0.06 dB on Set5 in a 20-step run)")
-    args = p.parse_args(argv)
-    torch.manual_seed(args.seed)
-    try:
-        check_args(args)
-        if args.steps < 1:
-            raise ImageError(f"--steps must be at least 1 (got {args.steps})")
-        model, _ = load_model(args.ckpt)
-        tiling = tiling_or_error(model, args.patch)
-        teacher, margin = None, 0
-        if args.teacher:
-            teacher, _ = load_model(args.teacher, scale=model.cfg.scale)
-            # extra LR context around each crop, so the teacher's wider receptive field is fed
-            margin = max(0, model_tiling(teacher).halo - tiling.halo)
-        files = calibration_files(args.calib)
-        calib = calibration_set(files, tiling, args.num_calib, seed=args.seed)
-        data = TrainingImages(args.data or [str(f) for f in files], tiling.scale, model.cfg.thumb_size,
-                              torch.device("cpu"), min_lr_side=tiling.input_size + 2 * margin)
-    except (CheckpointError, ImageError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    show = sys.stderr.isatty()
+def quantize_qat(opts: QATOptions) -> tuple[Path, dict]:
+    """Quantization-aware fine-tuning of ``opts.ckpt``'s patch program; (pipeline folder, report)."""
+    torch.manual_seed(opts.seed)
+    check(opts)
+    model, _ = load_model(opts.ckpt)
+    tiling = tiling_for(model, opts.patch)
+    teacher, margin = None, 0
+    if opts.teacher:
+        teacher, _ = load_model(opts.teacher, scale=model.cfg.scale)
+        # extra LR context around each crop, so the teacher's wider receptive field is fed
+        margin = max(0, model_tiling(teacher).halo - tiling.halo)
+    files = calibration_files(opts.calib)
+    calib = calibration_set(files, tiling, opts.num_calib, seed=opts.seed)
+    data = TrainingImages(opts.data or [str(f) for f in files], tiling.scale, model.cfg.thumb_size,
+                          torch.device("cpu"), min_lr_side=tiling.input_size + 2 * margin)
     start = time.perf_counter()
     ctx, patch = prepare(model, tiling, make_quantizer())
     calibrate(model, ctx, patch, calib)
     int8_context = convert(ctx)
 
     reference = copy.deepcopy(teacher or model).eval().requires_grad_(False)
-    student = prepare_patch_qat(copy.deepcopy(model), tiling, args.batch)  # shares no tensor with model
+    student = prepare_patch_qat(copy.deepcopy(model), tiling, opts.batch)  # shares no tensor with model
     with torch.no_grad():  # start from the calibration set's full ranges (one batch: the
         # moving-average observers take their first batch's min/max as is), as PTQ does
         patches = np.concatenate([p for item in calib for p in item.patches])
         modulation = torch.cat([int8_context(torch.from_numpy(item.thumb)).expand(len(item.patches), -1, -1, -1)
                                 for item in calib])
         student(torch.from_numpy(patches), modulation)
-    opt = torch.optim.Adam(student.parameters(), lr=args.lr)
-    gen = torch.Generator().manual_seed(args.seed)
+    opt = torch.optim.Adam(student.parameters(), lr=opts.lr)
+    gen = torch.Generator().manual_seed(opts.seed)
     s, h, n = tiling.scale, tiling.halo, tiling.input_size
-    freeze_at = int(args.freeze_observers * args.steps)
+    freeze_at = int(opts.freeze_observers * opts.steps)
     torch.set_grad_enabled(True)
-    bar = tqdm(range(args.steps), desc="QAT", disable=not show)
+    bar = tqdm(range(opts.steps), desc="QAT", disable=not opts.progress)
     for step in bar:
         if step == freeze_at:
             freeze_activation_ranges(student)
         for g in opt.param_groups:
-            g["lr"] = 0.5 * args.lr * (1 + math.cos(math.pi * step / args.steps))
-        lr, hr, thumb = data.sample(args.batch, n + 2 * margin, gen)
+            g["lr"] = 0.5 * opts.lr * (1 + math.cos(math.pi * step / opts.steps))
+        lr, hr, thumb = data.sample(opts.batch, n + 2 * margin, gen)
         core = slice((margin + h) * s, (margin + h + tiling.patch) * s)  # HR of the tile's core
         with torch.no_grad():
             modulation = torch.cat([int8_context(t[None]) for t in thumb])
             target = reference(lr, thumb)[:, :, core, core]
         out = student(lr[:, :, margin:margin + n, margin:margin + n], modulation)
         truth = hr[:, :, core, core]
-        loss = (1 - args.gt_weight) * F.l1_loss(out, target) + args.gt_weight * F.l1_loss(out, truth)
+        loss = (1 - opts.gt_weight) * F.l1_loss(out, target) + opts.gt_weight * F.l1_loss(out, truth)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -133,12 +137,33 @@ def main(argv=None) -> int:
     int8_patch = convert_pt2e(copy.deepcopy(student), fold_quantize=False)
     move_exported_model_to_eval(int8_patch)
     pipe = QuantizedPipeline(int8_context, int8_patch, tiling)
-    meta = base_meta(args, "qat", "minmax (context), fused moving-average fake-quant (patch)", (), calib, files)
-    meta["qat"] = {"steps": args.steps, "batch": args.batch, "lr": args.lr, "teacher": args.teacher,
-                   "gt_weight": args.gt_weight, "freeze_observers_at": freeze_at,
-                   "data": args.data or "calibration images"}
+    meta = base_meta(opts, "qat", "minmax (context), fused moving-average fake-quant (patch)", (), calib)
+    meta["qat"] = {"steps": opts.steps, "batch": opts.batch, "lr": opts.lr, "teacher": opts.teacher,
+                   "gt_weight": opts.gt_weight, "freeze_observers_at": freeze_at,
+                   "data": opts.data or "calibration images"}
     meta["seconds"] = round(time.perf_counter() - start, 1)
-    return finish(model, args, pipe, "qat", meta)
+    return finish(model, opts, pipe, "qat", meta)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m quantize.qat", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_arguments(p, "qat")
+    p.add_argument("--data", nargs="+", default=None, metavar="DIR",
+                   help="training images (default: the calibration images)")
+    p.add_argument("--steps", type=positive, default=QATOptions.steps)
+    p.add_argument("--batch", type=positive, default=QATOptions.batch)
+    p.add_argument("--lr", type=float, default=QATOptions.lr)
+    p.add_argument("--teacher", default=None, help="distill from this checkpoint instead of the float model")
+    p.add_argument("--gt-weight", type=float, default=QATOptions.gt_weight,
+                   help="loss = (1-w) * L1(int8, float or teacher) + w * L1(int8, ground truth)")
+    p.add_argument("--freeze-observers", type=float, default=0.0, metavar="FRACTION",
+                   help="freeze activation ranges after this fraction of the steps (default 0: keep "
+                        "the ranges calibrated on the calibration set from the first step)")
+    args = p.parse_args(argv)
+    opts = QATOptions.from_args(args)
+    opts.progress = sys.stderr.isatty()
+    return run_cli(lambda: print_result(*quantize_qat(opts)))
 
 
 if __name__ == "__main__":

@@ -21,15 +21,25 @@
 from __future__ import annotations
 
 import dataclasses
+from importlib.metadata import version
 
 import torch
 from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
-    XNNPACKQuantizer, get_symmetric_quantization_config)
-from torchao.quantization.pt2e import HistogramObserver, MinMaxObserver, MovingAverageMinMaxObserver
-from torchao.quantization.pt2e.quantizer import (QuantizationAnnotation, Quantizer,
-                                                 SharedQuantizationSpec)
+    XNNPACKQuantizer,
+    get_symmetric_quantization_config,
+)
+from torchao.quantization.pt2e import (
+    HistogramObserver,
+    MinMaxObserver,
+    MovingAverageMinMaxObserver,
+)
+from torchao.quantization.pt2e.quantizer import (
+    QuantizationAnnotation,
+    Quantizer,
+    SharedQuantizationSpec,
+)
 
-from mossnet.pipeline import program_module_name
+from mossnet.core.pipeline import program_module_name
 
 ACTIVATION_OBSERVERS = {
     "minmax": MinMaxObserver,
@@ -37,11 +47,15 @@ ACTIVATION_OBSERVERS = {
     "moving-average": MovingAverageMinMaxObserver,
 }
 DEFAULT_OBSERVER = "minmax"
-MODULATION_INPUT = "modulation"  # the patch program's second input (mossnet.pipeline.PatchProgram)
+MODULATION_INPUT = "modulation"  # the patch program's second input (mossnet.core.pipeline.PatchProgram)
 ANNOTATION_KEY = "quantization_annotation"
 WEIGHT_QRANGE = (-127, 127)
 ACTIVATION_QRANGE = (-128, 127)
 EPS = 2 ** -12
+# Bump when the recipe's meaning changes: pipelines and artifacts built with another version
+# are stale (``targets.store``) and get rebuilt.
+RECIPE_VERSION = 1
+TOOLKIT = ("torch", "torchao", "executorch")  # whose versions a pipeline records
 
 
 def quantization_config(qat: bool = False, observer: str = DEFAULT_OBSERVER):
@@ -118,7 +132,7 @@ def recipe_dict(observer: str = DEFAULT_OBSERVER, float_modules: tuple[str, ...]
             "activations": {"dtype": "int8", "granularity": "per-tensor", "scheme": "affine",
                             "range": list(ACTIVATION_QRANGE), "observer": observer},
             "annotator": "executorch XNNPACKQuantizer", "float_modules": list(float_modules),
-            "torch": torch.__version__}
+            "version": RECIPE_VERSION, "toolkit": {p: version(p) for p in TOOLKIT}}
 
 
 def fold_for_target(graph_module: torch.fx.GraphModule) -> torch.fx.GraphModule:

@@ -2,20 +2,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-import numpy as np
 import torch
 
-from mossnet.arch import MossNet
-from mossnet.eval import evaluate
-from mossnet.pipeline import upscale_with_model
-from mossnet.tiling import TilingConfig
+from mossnet.core.arch import MossNet
+from mossnet.core.evaluation import evaluate
+from mossnet.core.paths import EXAMPLES, SHARED_BENCHMARKS
+from mossnet.core.pipeline import upscale_with_model
+from mossnet.core.tiling import TilingConfig
 
 from .program import QuantizedPipeline
-
-ROOT = Path(__file__).resolve().parent.parent
-SHARED_BENCHMARKS = ROOT.parent / "shared" / "data" / "benchmarks"
 
 
 def default_eval_dirs() -> list[str]:
@@ -23,7 +19,7 @@ def default_eval_dirs() -> list[str]:
     sets = [SHARED_BENCHMARKS / n for n in ("Set5", "Set14", "B100")]
     if all(s.is_dir() for s in sets):
         return [str(s) for s in sets]
-    return [str(ROOT / "examples")]
+    return [str(EXAMPLES)]
 
 
 def compare(model: MossNet, tiling: TilingConfig, pipe: QuantizedPipeline, dirs: list[str],
@@ -79,7 +75,3 @@ def markdown(report: dict) -> str:
 
 def report_files(report: dict) -> dict[str, str]:
     return {"report.json": json.dumps(report, indent=1) + "\n", "report.md": markdown(report)}
-
-
-def mean_psnr(results: dict, method: str) -> float:
-    return float(np.mean([v["psnr"] for k, v in results[method].items() if k != "average"]))

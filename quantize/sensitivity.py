@@ -8,11 +8,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from mossnet.arch import MossNet
-from mossnet.eval import lr_hr_pairs
-from mossnet.metrics import y_psnr_ssim
-from mossnet.pipeline import upscale_with_model
-from mossnet.tiling import TilingConfig
+from mossnet.core.arch import MossNet
+from mossnet.core.evaluation import lr_hr_pairs
+from mossnet.core.metrics import y_psnr_ssim
+from mossnet.core.pipeline import upscale_with_model
+from mossnet.core.tiling import TilingConfig
 
 from .calibration import CalibrationImage
 from .program import QuantizedPipeline, calibrate, convert, prepare

@@ -1,7 +1,7 @@
 """Pack training images for a machine that cannot see ``../shared`` (a lent GPU):
 ``python scripts/pack_training_data.py ../shared/data/train .devdata [--max-side 640]``.
 
-Each image is shrunk exactly as ``mossnet.data.prepare_hr`` does for ``--max-side`` and stored
+Each image is shrunk exactly as ``mossnet.core.data.prepare_hr`` does for ``--max-side`` and stored
 as lossless WebP under the same sub-folder and stem, then read back and compared pixel for
 pixel. Training on the packed folders with the same ``--max-side`` therefore sees the same
 images as training on the originals (the GPU stages of the shipped weights did), in about half
@@ -17,8 +17,8 @@ from PIL import Image
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from mossnet.data import prepare_hr  # noqa: E402
-from mossnet.image_io import ImageError, iter_image_files, load_image  # noqa: E402
+from mossnet.core.data import prepare_hr  # noqa: E402
+from mossnet.core.image_io import ImageError, iter_image_files, load_image  # noqa: E402
 
 
 def main(argv=None) -> int:

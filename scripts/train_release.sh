@@ -34,7 +34,7 @@ stages="xs-b128, xs-b128-color, xs-b128-margin, xs, xs-long, xs-color, margin, x
 what=${1:?usage: train_release.sh STAGE [DATA_DIR] [OUTDIR], STAGE one of $stages}
 data=${2:-../shared/data/train}; outdir=${3:-runs}
 export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=${THREADS:-1}
-common=(--data "$data/T91" "$data/BSD200" "$data/DebianPhotos" --max-side 640 --batch 16 --patch 48
+common=(--data "$data/T91" "$data/BSD200" "$data/DebianPhotos" --max-side 640 --batch 16 --crop 48
         --lr 1e-3 --val-every 2000 --resume)
 run() {  # name, args...
   local name=$1; shift

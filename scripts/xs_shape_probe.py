@@ -1,7 +1,7 @@
 """Train MossNet-XS with another U-Net shape, to compare shapes at the same budget:
 ``python scripts/xs_shape_probe.py SHAPE [mossnet.train arguments ...]``.
 
-The shape replaces ``mossnet.arch.VARIANTS["xs"]`` for this process only; the checkpoint
+The shape replaces ``mossnet.core.arch.VARIANTS["xs"]`` for this process only; the checkpoint
 records its config, so ``mossnet.eval`` and every exporter load it as they load the shipped XS.
 ``scripts/train_release.sh shape-probe`` runs the comparison in weights/README.md."""
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from mossnet import arch  # noqa: E402
+from mossnet.core import arch  # noqa: E402
 
 SHAPES = {
     # the shipped XS: 64,484 parameters, 3.26 GFLOPs, receptive-field radius 8

@@ -5,20 +5,18 @@ normalization, I/O quantization) instead of copying constants. ``load_manifest``
 artifact whose hash, schema, precision or scale is not what the caller expects."""
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
+from typing import Iterable
 
-from mossnet.image_io import atomic_write
-from mossnet.tiling import TilingConfig
+from mossnet.core.errors import UserError
+from mossnet.core.hashing import sha256
+from mossnet.core.image_io import atomic_write
+from mossnet.core.pipeline import PROGRAMS
+from mossnet.core.tiling import TilingConfig
 
 SCHEMA = "mossnet-artifact-manifest"
 SCHEMA_VERSION = 1
-PRECISIONS = {
-    "executorch": ("fp32", "int8-ptq", "int8-qat"),
-    "coreml": ("fp32", "fp16", "w8", "w8a8"),
-    "tflite": ("fp32", "int8"),
-}
 NORMALIZATION = {
     "input": "float32 NCHW = uint8 RGB / 255",
     "output": "uint8 RGB = floor(clamp(v, 0, 1) * 255 + 0.5)",
@@ -26,7 +24,7 @@ NORMALIZATION = {
 }
 
 
-class ManifestError(ValueError):
+class ManifestError(UserError):
     """A one-line problem with an artifact or its manifest."""
 
 
@@ -35,40 +33,27 @@ def manifest_path(artifact: str | Path) -> Path:
     return artifact.with_name(artifact.name + ".manifest.json")
 
 
-def sha256(path: str | Path) -> str:
-    """SHA-256 of a file, or of every file in a folder (an .mlpackage) in sorted order."""
-    path, h = Path(path), hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for f in files:
-        if path.is_dir():
-            h.update(str(f.relative_to(path)).encode())
-        with open(f, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-    return h.hexdigest()
-
-
 def program_signatures(tiling: TilingConfig, modulation_dim: int, dtype: str = "float32") -> dict:
     """Names, shapes, dtypes and layout of the two programs' tensors."""
     n, out = tiling.input_size, tiling.output_size
-    tensor = lambda name, shape: {"name": name, "shape": shape, "dtype": dtype, "layout": "NCHW"}  # noqa: E731
-    return {
-        "context": {"inputs": [tensor("thumbnail", [1, 3, tiling.thumb, tiling.thumb])],
-                    "outputs": [tensor("modulation", [1, modulation_dim, 1, 1])]},
-        "upscale_patch": {"inputs": [tensor("patch", [1, 3, n, n]), tensor("modulation", [1, modulation_dim, 1, 1])],
-                          "outputs": [tensor("hr_patch", [1, 3, out, out])]},
-    }
+    shapes = {"thumbnail": [1, 3, tiling.thumb, tiling.thumb], "modulation": [1, modulation_dim, 1, 1],
+              "patch": [1, 3, n, n], "hr_patch": [1, 3, out, out]}
+    tensor = lambda name: {"name": name, "shape": shapes[name], "dtype": dtype, "layout": "NCHW"}  # noqa: E731
+    return {program: {"inputs": [tensor(n) for n in inputs], "outputs": [tensor(output)]}
+            for program, (inputs, output) in PROGRAMS.items()}
 
 
-def build_manifest(*, runtime: str, precision: str, artifact: Path, arch: str, scale: int,
+def build_manifest(*, runtime: str, precision: str, artifact: Path, arch: str,
                    checkpoint_sha256: str, tiling: TilingConfig, modulation_dim: int,
                    toolkit: dict, parity: dict, io_quantization: dict | None = None,
-                   files: dict | None = None) -> dict:
+                   files: dict | None = None, name: str | None = None, quantized: dict | None = None) -> dict:
+    """``artifact`` is hashed where it lies; ``name`` is the file name it is published under
+    (default its own). ``quantized``: the int8 pipeline it came from (``targets.store``)."""
     return {
         "schema": SCHEMA, "schema_version": SCHEMA_VERSION,
-        "model": {"arch": arch, "scale": scale, "checkpoint_sha256": checkpoint_sha256},
+        "model": {"arch": arch, "scale": tiling.scale, "checkpoint_sha256": checkpoint_sha256},
         "runtime": runtime, "precision": precision,
-        "artifact": {"file": artifact.name, "sha256": sha256(artifact),
+        "artifact": {"file": name or artifact.name, "sha256": sha256(artifact),
                      "bytes": sum(p.stat().st_size for p in artifact.rglob("*") if p.is_file())
                      if artifact.is_dir() else artifact.stat().st_size,
                      **({"programs": files} if files else {})},
@@ -78,6 +63,7 @@ def build_manifest(*, runtime: str, precision: str, artifact: Path, arch: str, s
         "io_quantization": io_quantization,
         "toolkit": toolkit,
         "parity": parity,
+        "quantized_pipeline": quantized,
     }
 
 
@@ -87,7 +73,8 @@ def write_manifest(artifact: Path, manifest: dict) -> Path:
     return path
 
 
-def load_manifest(artifact: str | Path, runtime: str, scale: int | None = None) -> dict:
+def load_manifest(artifact: str | Path, runtime: str, precisions: Iterable[str],
+                  scale: int | None = None) -> dict:
     """The manifest of an artifact, after checking schema, runtime, precision, scale and hash."""
     artifact = Path(artifact)
     if not artifact.exists():
@@ -103,7 +90,7 @@ def load_manifest(artifact: str | Path, runtime: str, scale: int | None = None) 
         raise ManifestError(f"{path}: unsupported manifest schema {m.get('schema')} v{m.get('schema_version')}")
     if m.get("runtime") != runtime:
         raise ManifestError(f"{artifact}: a {m.get('runtime')} artifact, not {runtime}")
-    if m.get("precision") not in PRECISIONS[runtime]:
+    if m.get("precision") not in set(precisions):
         raise ManifestError(f"{artifact}: unsupported precision {m.get('precision')!r} for {runtime}")
     if scale is not None and m["model"]["scale"] != scale:
         raise ManifestError(f"{artifact}: an x{m['model']['scale']} model, expected x{scale}")

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from mossnet.arch import build_model, make_config
+from mossnet.core.arch import build_model, make_config
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data"
@@ -39,9 +39,17 @@ def needs_benchmarks():
 
 @pytest.fixture(scope="session")
 def quantized(tmp_path_factory):
-    """A PTQ pipeline folder of the shipped weights (made once per test session)."""
-    from mossnet.checkpoint import DEFAULT_CHECKPOINT
-    from quantize import ptq
-    out = tmp_path_factory.mktemp("q") / "int8_ptq"
-    assert ptq.main([str(DEFAULT_CHECKPOINT), "--num-calib", "64", "--eval", EVAL_DIR, "--out", str(out)]) == 0
-    return out
+    """A PTQ pipeline folder of the shipped weights, built once per test session by the
+    artifact store the toolkit uses (``targets.store``)."""
+    from mossnet.core.checkpoint import DEFAULT_CHECKPOINT
+    from targets.store import ArtifactStore
+    store = ArtifactStore(tmp_path_factory.mktemp("store"), eval_dirs=[EVAL_DIR])
+    return store.ensure_pipeline(DEFAULT_CHECKPOINT, "ptq").path
+
+
+def export(runtime: str, precision: str, out_dir, quantized=None, **options):
+    """Export the shipped weights through the one publish step."""
+    from mossnet.core.checkpoint import DEFAULT_CHECKPOINT
+    from targets import registry
+    from targets.publish import export as publish_export
+    return publish_export(registry.get(runtime), DEFAULT_CHECKPOINT, precision, out_dir, quantized, **options)

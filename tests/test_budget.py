@@ -1,8 +1,8 @@
 """MossNet-XS must fit the mobile budget; the teacher must stay under 1M parameters."""
 import pytest
 
-from mossnet.arch import build_model, count_parameters, make_config
-from mossnet.info import count_flops
+from mossnet.core.arch import build_model, count_parameters, make_config
+from mossnet.tools.info import count_flops
 
 
 def test_xs_fits_the_budget():
@@ -46,8 +46,8 @@ def test_probed_xs_shapes_fit_the_budget():
     import importlib.util
     from pathlib import Path
 
-    from mossnet.arch import MossNetConfig
-    from mossnet.info import receptive_field_radius
+    from mossnet.core.arch import MossNetConfig
+    from mossnet.tools.info import receptive_field_radius
     path = Path(__file__).resolve().parent.parent / "scripts" / "xs_shape_probe.py"
     spec = importlib.util.spec_from_file_location("xs_shape_probe", path)
     probe = importlib.util.module_from_spec(spec)

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from mossnet.checkpoint import CheckpointError, load_model, save_checkpoint
+from mossnet.core.checkpoint import CheckpointError, load_model, save_checkpoint
 
 from conftest import random_model
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mossnet import conformance, tiling
+from mossnet.core import tiling
+from mossnet.tools import conformance
 
 ROOT = Path(__file__).resolve().parent.parent
 VECTORS = ROOT / "tests" / "conformance" / "vectors.json"
@@ -29,7 +30,7 @@ def _image(case: dict, key: str, h: int, w: int) -> np.ndarray:
 
 def test_committed_vectors_equal_a_fresh_regeneration(fresh):
     text = conformance.dumps(fresh)
-    assert text == VECTORS.read_text(), "vectors are stale: run `.venv/bin/python -m mossnet.conformance`"
+    assert text == VECTORS.read_text(), "vectors are stale: run `.venv/bin/python -m mossnet.tools.conformance`"
     assert len(text.encode()) < 600_000  # small enough to commit and to load in every test run
 
 

@@ -5,15 +5,15 @@ import json
 import numpy as np
 import pytest
 
-from mossnet.checkpoint import DEFAULT_CHECKPOINT, load_model
-from mossnet.pipeline import model_tiling, torch_programs
-from targets.common import measure_parity, parity_images
-from targets.coreml import exporter
+from mossnet.core.checkpoint import DEFAULT_CHECKPOINT, load_model
+from mossnet.core.pipeline import model_tiling, torch_programs
+from targets import registry
 from targets.coreml.mil_interpreter import MILInterpreter
-from targets.coreml.runner import interpreter_programs
+from targets.coreml.runtime import interpreter_programs
 from targets.manifest import load_manifest
+from targets.parity import measure_parity, parity_images
 
-from conftest import EVAL_DIR
+from conftest import EVAL_DIR, export
 
 EVAL = EVAL_DIR
 
@@ -27,19 +27,20 @@ def model():
 # artifacts (>= 45 dB); the shipped build computes in fp16 (for the Neural Engine), which flips
 # some int8 codes where a value sits near a rounding edge, so it gets a bound like fp16's own
 # loosening (a wrong scale or zero point gives about 20 dB, so both still catch a broken export).
-@pytest.mark.parametrize("precision,compute,bound", [
-    ("fp32", None, 60), ("fp16", None, 45), ("w8", None, 40), ("w8a8", None, 42), ("w8a8", "fp32", 45)])
-def test_coreml_parity(precision, compute, bound, quantized, model, tmp_path):
-    artifact = exporter.export(str(DEFAULT_CHECKPOINT), precision, tmp_path,
-                               str(quantized) if precision == "w8a8" else None, compute=compute)
-    manifest = load_manifest(artifact, "coreml", scale=4)
+@pytest.mark.parametrize("precision,compute", [
+    ("fp32", None), ("fp16", None), ("w8", None), ("w8a8", None), ("w8a8", "fp32")])
+def test_coreml_parity(precision, compute, quantized, model, tmp_path):
+    coreml = registry.get("coreml")
+    bound = 45.0 if compute == "fp32" else coreml.precision(precision).parity_bound_db
+    artifact = export("coreml", precision, tmp_path, quantized if precision == "w8a8" else None, compute=compute)
+    manifest = load_manifest(artifact, "coreml", [p.name for p in coreml.precisions], scale=4)
     assert manifest["parity"]["output_psnr_db"] >= bound
     if precision == "w8a8":
         from quantize.program import load_pipeline
         reference = load_pipeline(quantized).programs()
     else:
         reference = torch_programs(model, model_tiling(model))
-    images = [im[:, ::-1].copy() for im in parity_images()]
+    images = [(name, im[:, ::-1].copy()) for name, im in parity_images()]
     parity = measure_parity(interpreter_programs(artifact), reference, model_tiling(model), images)
     assert parity >= bound
     if precision == "fp16":
@@ -74,15 +75,16 @@ def test_interpreter_conv_matches_torch():
 
 
 def test_export_all_summary(quantized, tmp_path, capsys):
-    import shutil
-    from targets.__main__ import main
-    from targets.common import default_quantized_dir
     # export-all finds the quantized pipeline at its default place, relative to the working dir
     import os
+    import shutil
+
+    from quantize.program import default_pipeline_dir
+    from targets.__main__ import main
     cwd = os.getcwd()
     os.chdir(tmp_path)
     try:
-        shutil.copytree(quantized, default_quantized_dir(DEFAULT_CHECKPOINT, "ptq"))
+        shutil.copytree(quantized, default_pipeline_dir(DEFAULT_CHECKPOINT, "ptq", "out"))
         assert main(["export-all", "--only", "tflite:int8", "--eval", EVAL, "--out", "out"]) == 0
     finally:
         os.chdir(cwd)
@@ -91,8 +93,8 @@ def test_export_all_summary(quantized, tmp_path, capsys):
     assert rows[0]["parity_db"] >= 45 and rows[0]["patch_ms"] > 0
     assert "| tflite | int8 |" in capsys.readouterr().out
     # the int8 artifact, run in LiteRT, stays within 0.3 dB of the float model on real images
-    from mossnet.eval import evaluate
-    from mossnet.pipeline import upscale_with_model
+    from mossnet.core.evaluation import evaluate
+    from mossnet.core.pipeline import upscale_with_model
     model = load_model(DEFAULT_CHECKPOINT)[0]
     tiling = model_tiling(model)
     ref = evaluate({"float": lambda lr: upscale_with_model(model, lr, tiling)}, [EVAL], 4, progress=False)["float"]

@@ -1,8 +1,8 @@
 """Training crops: colour views and flat images keep every crop a true (LR, HR, thumbnail) triple."""
 import torch
 
-from mossnet.bicubic import downscale_uint8
-from mossnet.data import color_view, flat_images
+from mossnet.core.bicubic import downscale_uint8
+from mossnet.core.data import color_view, flat_images
 
 
 def test_color_view_permutes_and_inverts_channels_consistently():
@@ -57,7 +57,7 @@ def test_margin_widens_the_lr_crop_around_the_same_patch(tmp_path):
     import numpy as np
     from PIL import Image
 
-    from mossnet.data import TrainingImages
+    from mossnet.core.data import TrainingImages
 
     rng = np.random.default_rng(0)
     Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(tmp_path / "a.png")

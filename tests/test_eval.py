@@ -3,9 +3,10 @@ import numpy as np
 import pytest
 import torch
 
-from mossnet.bicubic import downscale_uint8
-from mossnet.eval import bicubic_upscale, evaluate, main
-from mossnet.metrics import psnr, rgb_to_y
+from mossnet.core.bicubic import downscale_uint8
+from mossnet.core.evaluation import bicubic_upscale, evaluate
+from mossnet.core.metrics import psnr, rgb_to_y
+from mossnet.eval import main
 
 from conftest import BENCHMARKS, needs_benchmarks
 

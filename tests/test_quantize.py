@@ -7,13 +7,19 @@ import numpy as np
 import pytest
 import torch
 
-from mossnet.checkpoint import DEFAULT_CHECKPOINT, load_model
-from mossnet.eval import evaluate
-from mossnet.metrics import psnr
-from mossnet.pipeline import model_tiling, upscale_with_model
+from mossnet.core.checkpoint import DEFAULT_CHECKPOINT, load_model
+from mossnet.core.evaluation import evaluate
+from mossnet.core.metrics import psnr
+from mossnet.core.pipeline import model_tiling, upscale_with_model
 from quantize import ptq, qat
 from quantize.calibration import calibration_set, default_calibration_files
-from quantize.program import QuantizedPipelineError, calibrate, convert, load_pipeline, prepare
+from quantize.program import (
+    QuantizedPipelineError,
+    calibrate,
+    convert,
+    load_pipeline,
+    prepare,
+)
 from quantize.recipe import make_quantizer
 
 from conftest import EVAL_DIR
@@ -67,7 +73,7 @@ def test_calibration_changes_the_scales(model):
 
 def test_int8_output_is_close_to_float_on_real_images(model, quantized):
     pipe = load_pipeline(quantized)
-    from mossnet.image_io import load_image
+    from mossnet.core.image_io import load_image
     for path in default_calibration_files()[:2]:
         image = load_image(path).rgb[:96, :128]
         assert psnr(pipe.upscale(image), upscale_with_model(model, image, pipe.tiling)) > 40

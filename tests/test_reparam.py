@@ -3,13 +3,13 @@ import copy
 
 import pytest
 import torch
+from test_train import make_images
 
 from mossnet import train
-from mossnet.checkpoint import load_model
-from mossnet.reparam import RepConv3x3, fold, is_reparameterized, reparameterize
+from mossnet.core.checkpoint import load_model
+from mossnet.core.reparam import RepConv3x3, fold, is_reparameterized, reparameterize
 
 from conftest import random_model
-from test_train import make_images
 
 
 def perturbed_branches(model, seed=1):
@@ -53,7 +53,7 @@ def test_one_conv_equals_its_branches(stride, cin, cout):
 
 def test_train_with_reparam_saves_the_plain_architecture(tmp_path, capsys):
     data = make_images(tmp_path / "imgs")
-    common = ["--data", str(data), "--batch", "2", "--patch", "16", "--val-every", "2",
+    common = ["--data", str(data), "--batch", "2", "--crop", "16", "--val-every", "2",
               "--holdout", "4", "--out", str(tmp_path / "run")]
     assert train.main(common + ["--steps", "2", "--reparam", "2"]) == 0
     model, ckpt = load_model(tmp_path / "run" / "model.pt", arch="xs")

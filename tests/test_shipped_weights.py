@@ -1,14 +1,15 @@
 """The shipped checkpoints are what the model card says: XS and its teacher, trained, in order."""
 import pytest
 
-from mossnet.checkpoint import PACKAGE_WEIGHTS, load_model
-from mossnet.eval import bicubic_upscale, evaluate
-from mossnet.flat_check import flat_colour_errors
-from mossnet.pipeline import model_tiling, upscale_with_model
+from mossnet.core.checkpoint import load_model
+from mossnet.core.evaluation import bicubic_upscale, evaluate
+from mossnet.core.paths import WEIGHTS
+from mossnet.core.pipeline import model_tiling, upscale_with_model
+from mossnet.tools.flat_check import flat_colour_errors
 
 from conftest import BENCHMARKS, needs_benchmarks
 
-SHIPPED = {"xs": PACKAGE_WEIGHTS / "mossnet_xs_x4.pt", "s": PACKAGE_WEIGHTS / "mossnet_s_x4.pt"}
+SHIPPED = {"xs": WEIGHTS / "mossnet_xs_x4.pt", "s": WEIGHTS / "mossnet_s_x4.pt"}
 
 
 @pytest.mark.parametrize("variant", sorted(SHIPPED))

@@ -4,31 +4,33 @@ import shutil
 
 import pytest
 
-from mossnet.checkpoint import DEFAULT_CHECKPOINT, load_model
-from mossnet.pipeline import model_tiling, torch_programs
-from targets.common import measure_parity, recheck_images
+from mossnet.core.checkpoint import DEFAULT_CHECKPOINT, load_model
+from mossnet.core.pipeline import model_tiling, torch_programs
+from targets import registry
 from targets.manifest import ManifestError, load_manifest, manifest_path
+from targets.parity import measure_parity, parity_images, recheck_images
 
-from conftest import EVAL_DIR, ROOT
+from conftest import EVAL_DIR, ROOT, export
 
 EVAL = EVAL_DIR
 
 
-def export(runtime, precision, out_dir, quantized=None):
-    module = __import__(f"targets.{runtime}.exporter", fromlist=["export"])
-    return module.export(str(DEFAULT_CHECKPOINT), precision, out_dir, quantized and str(quantized))
+def precisions(runtime):
+    return [p.name for p in registry.get(runtime).precisions]
 
 
-CASES = [("executorch", "fp32", 60), ("executorch", "int8-ptq", 45), ("tflite", "fp32", 60), ("tflite", "int8", 45)]
+CASES = [("executorch", "fp32"), ("executorch", "int8-ptq"), ("tflite", "fp32"), ("tflite", "int8")]
 
 
-@pytest.mark.parametrize("runtime,precision,bound", CASES)
-def test_artifact_parity_in_the_real_runtime(runtime, precision, bound, quantized, tmp_path):
+@pytest.mark.parametrize("runtime,precision", CASES)
+def test_artifact_parity_in_the_real_runtime(runtime, precision, quantized, tmp_path):
+    rt = registry.get(runtime)
+    bound = rt.precision(precision).parity_bound_db
     artifact = export(runtime, precision, tmp_path, quantized if "int8" in precision else None)
-    manifest = load_manifest(artifact, runtime, scale=4)
+    manifest = load_manifest(artifact, runtime, precisions(runtime), scale=4)
     assert manifest["parity"]["output_psnr_db"] >= bound
-    runner = __import__(f"targets.{runtime}.runner", fromlist=["load"])
-    programs, _ = runner.load(artifact)
+    assert set(manifest["parity"]["images"]) == {name for name, _ in parity_images()}  # named truthfully
+    programs = rt.programs(artifact)
     if "int8" in precision:
         from quantize.program import load_pipeline
         reference = load_pipeline(quantized).programs()
@@ -48,14 +50,14 @@ def test_artifact_parity_in_the_real_runtime(runtime, precision, bound, quantize
 def test_manifest_refusals(quantized, tmp_path):
     artifact = export("executorch", "int8-ptq", tmp_path / "a", quantized)
     with pytest.raises(ManifestError, match="not tflite"):
-        load_manifest(artifact, "tflite")
+        load_manifest(artifact, "tflite", precisions("tflite"))
     with pytest.raises(ManifestError, match="x4 model, expected x2"):
-        load_manifest(artifact, "executorch", scale=2)
+        load_manifest(artifact, "executorch", precisions("executorch"), scale=2)
     m = json.loads(manifest_path(artifact).read_text())
     m["precision"] = "int4"
     manifest_path(artifact).write_text(json.dumps(m))
     with pytest.raises(ManifestError, match="unsupported precision"):
-        load_manifest(artifact, "executorch")
+        load_manifest(artifact, "executorch", precisions("executorch"))
     copy = tmp_path / "b"
     shutil.copytree(tmp_path / "a", copy)
     m["precision"] = "int8-ptq"
@@ -64,12 +66,12 @@ def test_manifest_refusals(quantized, tmp_path):
         f.seek(2000)
         f.write(b"\xff\xff")
     with pytest.raises(ManifestError, match="SHA-256"):
-        load_manifest(copy / artifact.name, "executorch")
+        load_manifest(copy / artifact.name, "executorch", precisions("executorch"))
 
 
 def test_int8_export_needs_its_quantized_pipeline(tmp_path, capsys):
-    from targets.executorch.__main__ import main
-    assert main(["export", "--precision", "int8-qat", "--quantized", str(tmp_path / "none"),
+    from targets.cli import main
+    assert main("executorch", ["export", "--precision", "int8-qat", "--quantized", str(tmp_path / "none"),
                  "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "quantize.qat" in err and len(err.strip().splitlines()) == 1
@@ -77,13 +79,13 @@ def test_int8_export_needs_its_quantized_pipeline(tmp_path, capsys):
 
 
 def test_upscale_command_runs_the_artifact(quantized, tmp_path, capsys):
-    from targets.tflite.__main__ import main
+    from targets.cli import main
     artifact = export("tflite", "int8", tmp_path, quantized)
     out = tmp_path / "out.png"
-    assert main(["upscale", str(ROOT / "examples" / "sample.png"), str(out), "--artifact", str(artifact)]) == 0
+    assert main("tflite", ["upscale", str(ROOT / "examples" / "sample.png"), str(out), "--artifact", str(artifact)]) == 0
     from PIL import Image
     assert Image.open(out).size == (960, 640)
-    assert main(["upscale", str(ROOT / "examples" / "sample.png"), str(out), "--artifact",
+    assert main("tflite", ["upscale", str(ROOT / "examples" / "sample.png"), str(out), "--artifact",
                  str(tmp_path / "missing.tflite")]) == 2
     assert "no such artifact" in capsys.readouterr().err
 
@@ -101,14 +103,14 @@ def test_patch_option_reaches_the_programs(quantized, tmp_path, capsys):
     """--patch fixes the exported input shape and the manifest's tiling; an int8 pipeline
     quantized at another patch is refused, not silently re-tiled; a bad patch is one line."""
     from quantize import ptq
-    from targets.executorch.__main__ import main
+    from targets.cli import main as cli
+    main = lambda argv: cli("executorch", argv)  # noqa: E731
     q32 = tmp_path / "q32"
-    assert ptq.main([str(DEFAULT_CHECKPOINT), "--patch", "32", "--num-calib", "8", "--eval",
-                     str(ROOT / "examples"), "--out", str(q32)]) == 0
+    ptq.quantize_ptq(ptq.PTQOptions(num_calib=8, eval=[str(ROOT / "examples")], out=str(q32), patch=32))
     assert json.loads((q32 / "quant.json").read_text())["tiling"]["patch"] == 32
     assert main(["export", "--precision", "int8-ptq", "--patch", "32", "--quantized", str(q32),
                  "--out", str(tmp_path / "et")]) == 0
-    manifest = load_manifest(next((tmp_path / "et").glob("*.pte")), "executorch")
+    manifest = load_manifest(next((tmp_path / "et").glob("*.pte")), "executorch", precisions("executorch"))
     halo = manifest["tiling"]["halo"]
     assert manifest["tiling"]["patch"] == 32 and manifest["parity"]["output_psnr_db"] >= 45
     assert manifest["programs"]["upscale_patch"]["inputs"][0]["shape"][-2:] == [32 + 2 * halo] * 2

@@ -1,10 +1,16 @@
 """The tiling plan: every output pixel owned exactly once, and tiled == whole-image output."""
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from mossnet.pipeline import model_tiling, receptive_field_radius, upscale_whole, upscale_with_model
-from mossnet.tiling import TilingConfig, make_thumbnail, plan_tiles
+from mossnet.core.pipeline import (
+    model_tiling,
+    receptive_field_radius,
+    upscale_whole,
+    upscale_with_model,
+)
+from mossnet.core.tiling import TilingConfig, make_thumbnail, plan_tiles
 
 from conftest import random_model
 

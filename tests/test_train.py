@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from mossnet import train
-from mossnet.checkpoint import load_model, save_checkpoint
+from mossnet.core.checkpoint import load_model, save_checkpoint
 
 from conftest import random_model
 
@@ -23,7 +23,7 @@ def make_images(folder, n=4, size=160):
 
 def test_train_resume_and_distill(tmp_path):
     data = make_images(tmp_path / "imgs")
-    common = ["--data", str(data), "--batch", "2", "--patch", "16", "--val-every", "2", "--holdout", "4"]
+    common = ["--data", str(data), "--batch", "2", "--crop", "16", "--val-every", "2", "--holdout", "4"]
     out = tmp_path / "run"
     assert train.main(common + ["--out", str(out), "--steps", "4"]) == 0
     model, ckpt = load_model(out / "model.pt", arch="xs")

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from mossnet import upscale
-from mossnet.checkpoint import DEFAULT_CHECKPOINT, save_checkpoint
+from mossnet.core.checkpoint import DEFAULT_CHECKPOINT, save_checkpoint
 
 from conftest import ROOT, random_model
 

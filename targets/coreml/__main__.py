@@ -1,13 +1,7 @@
-"""``python -m targets.coreml export|upscale``: MossNet as Core ML mlprograms (iOS 17+)."""
+"""``python -m targets.coreml export|upscale`` (see ``targets.cli``)."""
 import sys
 
-from ..common import cli
-from . import exporter, runner
-
-
-def main(argv=None) -> int:
-    return cli("coreml", exporter, runner, "fp16", __doc__, argv)
-
+from ..cli import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main("coreml"))

@@ -1,13 +1,7 @@
-"""``python -m targets.executorch export|upscale``: MossNet as an ExecuTorch .pte (XNNPACK)."""
+"""``python -m targets.executorch export|upscale`` (see ``targets.cli``)."""
 import sys
 
-from ..common import cli
-from . import exporter, runner
-
-
-def main(argv=None) -> int:
-    return cli("executorch", exporter, runner, "int8-ptq", __doc__, argv)
-
+from ..cli import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main("executorch"))

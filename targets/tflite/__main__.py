@@ -1,13 +1,7 @@
-"""``python -m targets.tflite export|upscale``: MossNet as a LiteRT .tflite (litert-torch)."""
+"""``python -m targets.tflite export|upscale`` (see ``targets.cli``)."""
 import sys
 
-from ..common import cli
-from . import exporter, runner
-
-
-def main(argv=None) -> int:
-    return cli("tflite", exporter, runner, "int8", __doc__, argv)
-
+from ..cli import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main("tflite"))

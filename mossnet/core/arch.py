@@ -189,7 +189,7 @@ class PatchUpscaler(nn.Module):
 
 class MossNet(nn.Module):
     """The two programs together. ``forward`` upscales a batch of LR crops whose context is
-    given as thumbnails (training); whole images go through ``mossnet.tiling``."""
+    given as thumbnails (training); whole images go through ``mossnet.core.tiling``."""
 
     def __init__(self, cfg: MossNetConfig):
         super().__init__()

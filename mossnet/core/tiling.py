@@ -27,7 +27,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-# Chosen by measurement (docs/tiling.md, `python -m mossnet.tiling_sweep`). The default halo
+# Chosen by measurement (docs/tiling.md, `python -m mossnet.tools.tiling_sweep`). The default halo
 # is not a constant: it is the model's receptive-field radius rounded up to ``align``, the
 # smallest halo for which tiling is exact.
 DEFAULT_PATCH = 64
@@ -66,8 +66,8 @@ def exact_halo(receptive_field_radius: int, align: int) -> int:
 
 def tiling_for(model_cfg, receptive_field_radius: int, patch: int | None = None,
                halo: int | None = None) -> TilingConfig:
-    """The tiling config of a model config (``mossnet.arch.MossNetConfig``); see
-    ``mossnet.pipeline.model_tiling`` for the one that measures the receptive field."""
+    """The tiling config of a model config (``mossnet.core.arch.MossNetConfig``); see
+    ``mossnet.core.pipeline.model_tiling`` for the one that measures the receptive field."""
     if halo is None:
         halo = exact_halo(receptive_field_radius, model_cfg.align)
     return TilingConfig(scale=model_cfg.scale, patch=DEFAULT_PATCH if patch is None else patch,
@@ -139,7 +139,7 @@ def make_thumbnail(image: np.ndarray, t: TilingConfig) -> np.ndarray:
 
     Bit-identical to pooling ``image.astype(float64) / 255`` but without that copy, which is
     8x the image (50 MB for a 1920x1080 input, 384 MB at 16 MP) and made tiled memory grow
-    with the image size (``python -m mossnet.bench``)."""
+    with the image size (``python -m mossnet.tools.bench``)."""
     a = adaptive_pool_axis(image, t.thumb, axis=0, convert=lambda b: b.astype(np.float64) / 255.0)
     a = adaptive_pool_axis(a, t.thumb, axis=1)
     return np.ascontiguousarray(a.transpose(2, 0, 1)[None], dtype=np.float32)

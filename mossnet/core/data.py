@@ -11,8 +11,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .bicubic import downscale_uint8, to_uint8_levels, imresize
-from .image_io import ImageError, iter_image_files, load_image
+from mossnet.core.bicubic import downscale_uint8, imresize, to_uint8_levels
+from mossnet.core.image_io import ImageError, iter_image_files, load_image
 
 
 def prepare_hr(rgb: np.ndarray, max_side: int) -> torch.Tensor:
@@ -70,23 +70,23 @@ class TrainingImages:
             ds.weights = areas / areas.sum()
         return val
 
-    def sample(self, batch: int, lr_patch: int, gen: torch.Generator, color_p: float = 0.0,
+    def sample(self, batch: int, lr_crop: int, gen: torch.Generator, color_p: float = 0.0,
                flat_p: float = 0.0, margin: int = 0):
         """Random aligned LR/HR crops with flips and transposes (the 8 dihedral views),
         plus each crop's whole-image thumbnail under the same view; with ``color_p``, that
         share of the crops also gets a random colour view (``color_view``), with ``flat_p``
         that share is replaced by flat images (``flat_images``). ``margin`` widens each LR crop
         by that many pixels per side (replicating the image's edge where it runs out, as the
-        tiled pipeline pads an image) around the same ``lr_patch`` square the HR crop covers."""
-        s, hp = self.scale, lr_patch * self.scale
+        tiled pipeline pads an image) around the same ``lr_crop`` square the HR crop covers."""
+        s, hp = self.scale, lr_crop * self.scale
         idx = torch.multinomial(self.weights, batch, replacement=True, generator=gen).tolist()
         lrs, hrs, thumbs = [], [], []
         for i in idx:
             _, h, w = self.lr[i].shape
-            y = int(torch.randint(0, h - lr_patch + 1, (1,), generator=gen))
-            x = int(torch.randint(0, w - lr_patch + 1, (1,), generator=gen))
-            rows = torch.arange(y - margin, y + lr_patch + margin).clamp(0, h - 1)
-            cols = torch.arange(x - margin, x + lr_patch + margin).clamp(0, w - 1)
+            y = int(torch.randint(0, h - lr_crop + 1, (1,), generator=gen))
+            x = int(torch.randint(0, w - lr_crop + 1, (1,), generator=gen))
+            rows = torch.arange(y - margin, y + lr_crop + margin).clamp(0, h - 1)
+            cols = torch.arange(x - margin, x + lr_crop + margin).clamp(0, w - 1)
             lrs.append(self.lr[i][:, rows][:, :, cols])
             hrs.append(self.hr[i][:, y * s:y * s + hp, x * s:x * s + hp])
             thumbs.append(self.thumbs[i])

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from mossnet.core.errors import UserError
+
 # load_image checks the size itself (with a clear message) before decoding anything.
 Image.MAX_IMAGE_PIXELS = None
 
@@ -21,7 +23,7 @@ DEFAULT_MAX_PIXELS = 16_000_000
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}  # read and written
 
 
-class ImageError(ValueError):
+class ImageError(UserError):
     """A one-line, user-facing problem with an input or output image."""
 
 
@@ -61,6 +63,12 @@ def load_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise ImageError(f"{path}: unreadable or truncated image ({exc})") from None
 
+    return from_pil(img, str(path))
+
+
+def from_pil(img: Image.Image, name: str = "image") -> LoadedImage:
+    """Any Pillow image as 8-bit RGB plus its alpha and whether it was grayscale (palette,
+    16-bit and float modes included). EXIF rotation is the caller's: ``load_image`` applies it."""
     if img.mode == "P":
         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
@@ -73,7 +81,7 @@ def load_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
             alpha = None
     rgb = np.asarray(img.convert("RGB")).copy()
     if rgb.size == 0:
-        raise ImageError(f"{path}: image has no pixels")
+        raise ImageError(f"{name}: image has no pixels")
     return LoadedImage(rgb=rgb, alpha=alpha, grayscale=grayscale)
 
 
@@ -106,19 +114,31 @@ def atomic_write(path: str | os.PathLike, write) -> None:
         raise
 
 
+def to_pil(rgb: np.ndarray, alpha: np.ndarray | None = None, grayscale: bool = False) -> Image.Image:
+    """The inverse of ``from_pil``: RGB, RGBA, L or LA."""
+    img = Image.fromarray(rgb, mode="RGB")
+    if grayscale:
+        img = img.convert("L")
+    if alpha is not None:
+        img.putalpha(Image.fromarray(alpha, mode="L"))
+    return img
+
+
 def save_image(path: str | os.PathLike, rgb: np.ndarray, alpha: np.ndarray | None = None,
                grayscale: bool = False) -> None:
     """Write an HxWx3 uint8 result; alpha (same size) and grayscale follow the input."""
     path = check_output_path(path)
-    img = Image.fromarray(rgb, mode="RGB")
-    if grayscale:
-        img = img.convert("L")
-    if alpha is not None and path.suffix.lower() in (".png", ".webp", ".tif", ".tiff"):
-        img.putalpha(Image.fromarray(alpha, mode="L"))
+    img = to_pil(rgb, alpha if path.suffix.lower() in (".png", ".webp", ".tif", ".tiff") else None, grayscale)
     if path.suffix.lower() in (".jpg", ".jpeg"):
         atomic_write(path, lambda tmp: img.save(tmp, quality=95))
     else:
         atomic_write(path, lambda tmp: img.save(tmp))
+
+
+def resize_alpha(alpha: np.ndarray, scale: int) -> np.ndarray:
+    """An alpha channel upscaled with bicubic: the network only sees colour."""
+    h, w = alpha.shape
+    return np.asarray(Image.fromarray(alpha).resize((w * scale, h * scale), Image.BICUBIC))
 
 
 def iter_image_files(folder: str | os.PathLike) -> list[Path]:

@@ -1,7 +1,7 @@
 """Write the cross-language conformance vectors (docs/conformance.md).
 
-``python -m mossnet.conformance [--out PATH]`` builds ``tests/conformance/vectors.json`` only by
-calling the real Python implementation (``mossnet.tiling``, ``targets.manifest``, the LiteRT
+``python -m mossnet.tools.conformance [--out PATH]`` builds ``tests/conformance/vectors.json`` only by
+calling the real Python implementation (``mossnet.core.tiling``, ``targets.manifest``, the LiteRT
 runner's int8 I/O); the Kotlin and Swift cores must reproduce every case exactly. The only
 stand-in is the fake patch model, defined in docs/conformance.md so that its integer-exact
 output exposes any misplaced tile, wrong halo, ownership, clamping or rounding."""
@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from mossnet import tiling
-from mossnet.image_io import atomic_write
-from mossnet.tiling import TilingConfig
+from mossnet.core import tiling
+from mossnet.core.image_io import atomic_write
+from mossnet.core.tiling import TilingConfig
 
 FORMAT, FORMAT_VERSION = "mossnet-conformance", 1
 DEFAULT_OUT = Path("tests/conformance/vectors.json")
@@ -175,7 +175,7 @@ def normalization() -> dict:
 
 
 def int8_cases() -> list[dict]:
-    from targets.tflite.runner import dequantize, quantize  # numpy only: no LiteRT import
+    from targets.tflite.runtime import dequantize, quantize  # numpy only: no LiteRT import
     cases = []
     for name, scale, zp in [("pow2_scale_zp0", 0.5, 0), ("pow2_scale_zp_minus128", 1 / 64, -128),
                             ("unit_interval_zp_minus128", 1 / 255, -128), ("odd_scale_zp5", 0.0371, 5),
@@ -248,16 +248,22 @@ def _python_load(text: str, artifact: dict, file_name: str, runtime: str, scale:
         path = _write_artifact(Path(tmp), file_name, artifact)
         manifest_path(path).write_text(text)
         try:
-            m = load_manifest(path, runtime, scale)
+            m = load_manifest(path, runtime, _precisions()[runtime], scale)
             tiling_of(m)
             return m, None
         except (ManifestError, ValueError, TypeError) as exc:
             return None, _refusal_of(exc)
 
 
+def _precisions() -> dict[str, list[str]]:
+    """Every exporting runtime's precisions, from the registry."""
+    from targets import registry
+    return {rt.name: [p.name for p in rt.precisions] for rt in registry.exporters()}
+
+
 def manifests() -> dict:
-    from mossnet.arch import make_config
-    from targets.manifest import PRECISIONS, SCHEMA, SCHEMA_VERSION, build_manifest, manifest_path, write_manifest
+    from mossnet.core.arch import make_config
+    from targets.manifest import SCHEMA, SCHEMA_VERSION, build_manifest, manifest_path, write_manifest
     modulation_dim = make_config("xs").modulation_dim
     io_int8 = {"context": {"args_0": {"dtype": "int8", "scale": _f32(1 / 255), "zero_point": -128},
                            "output_0": {"dtype": "int8", "scale": _f32(0.0371), "zero_point": 5}},
@@ -293,7 +299,7 @@ def manifests() -> dict:
                 path.write_bytes(f"conformance stand-in for a {runtime} {precision} program\n".encode())
                 artifact = {"kind": "file", "b64": _b64(path.read_bytes())}
             manifest = build_manifest(runtime=runtime, precision=precision, artifact=path, arch="mossnet-xs",
-                                      scale=t.scale, checkpoint_sha256=STAND_IN_CHECKPOINT, tiling=t,
+                                      checkpoint_sha256=STAND_IN_CHECKPOINT, tiling=t,
                                       modulation_dim=modulation_dim, toolkit=toolkit,
                                       parity={"reference": "conformance stand-in", "output_psnr_db": 99.0},
                                       io_quantization=io_q, files=files)
@@ -354,14 +360,14 @@ def manifests() -> dict:
         invalid.append({"name": name, "expect": {"runtime": runtime, "scale": scale}, "manifest_text": text,
                         "artifact": artifact, "file_name": file_name, "refusal": refusal})
     return {"schema": {"name": SCHEMA, "version": SCHEMA_VERSION,
-                       "precisions": {k: list(v) for k, v in PRECISIONS.items()}},
+                       "precisions": _precisions()},
             "valid": valid, "invalid": invalid}
 
 
 def build_vectors() -> dict:
     m = manifests()
     return {"format": FORMAT, "format_version": FORMAT_VERSION,
-            "generator": "python -m mossnet.conformance", "spec": "docs/conformance.md",
+            "generator": "python -m mossnet.tools.conformance", "spec": "docs/conformance.md",
             "tolerances": {"thumbnail_abs": THUMB_TOLERANCE},
             "schema": m["schema"],
             "plans": plans(), "invalid_tilings": invalid_tilings(), "patches": patches(),
@@ -385,7 +391,7 @@ def dumps(vectors: dict) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m mossnet.conformance", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m mossnet.tools.conformance", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default=str(DEFAULT_OUT), help=f"output JSON (default {DEFAULT_OUT})")
     args = p.parse_args(argv)

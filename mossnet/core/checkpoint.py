@@ -6,15 +6,16 @@ from pathlib import Path
 
 import torch
 
-from .arch import MossNet, MossNetConfig, build_model
-from .image_io import atomic_write
+from mossnet.core.arch import MossNet, MossNetConfig, build_model
+from mossnet.core.errors import UserError
+from mossnet.core.image_io import atomic_write
+from mossnet.core.paths import WEIGHTS
 
 ARCH_PREFIX = "mossnet-"
-PACKAGE_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
-DEFAULT_CHECKPOINT = PACKAGE_WEIGHTS / "mossnet_xs_x4.pt"
+DEFAULT_CHECKPOINT = WEIGHTS / "mossnet_xs_x4.pt"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError):
     """A one-line, user-facing problem with a checkpoint file."""
 
 

@@ -6,7 +6,7 @@ A tiny network trains better (for MossNet-XS +0.06 to +0.16 dB, weights/README.m
 identity. All branches are linear in the input, so they fold into one plain 3x3 conv: training
 runs that conv with the summed kernel (the cost of a plain conv, the gradients of the
 branches), and the shipped checkpoint, every exporter and every runtime see exactly the
-``mossnet.arch`` network. Folding is exact at the borders too because the 1x1 convs have no
+``mossnet.core.arch`` network. Folding is exact at the borders too because the 1x1 convs have no
 bias (zero padding of a bias-free linear map stays zero).
 
 ``reparameterize(model)`` swaps the convs for ``RepConv3x3`` in place, with every extra branch

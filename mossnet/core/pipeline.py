@@ -9,8 +9,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .arch import MossNet, MossNetConfig, PatchUpscaler, identity_modulation
-from .tiling import TilingConfig, exact_halo, make_thumbnail, tiling_for, to_uint8, upscale_tiled
+from mossnet.core.arch import MossNet, MossNetConfig, PatchUpscaler, identity_modulation
+from mossnet.core.tiling import (
+    TilingConfig,
+    exact_halo,
+    make_thumbnail,
+    tiling_for,
+    to_uint8,
+    upscale_tiled,
+)
+
+# The two exported programs and their tensors, in call order: every runtime, manifest and app
+# reads these names from here (docs/tiling.md).
+PROGRAMS = {"context": (("thumbnail",), "modulation"),
+            "upscale_patch": (("patch", "modulation"), "hr_patch")}
 
 
 class ContextProgram(nn.Module):

@@ -1,4 +1,4 @@
-"""Budget of every MossNet variant: ``python -m mossnet.info``.
+"""Budget of every MossNet variant: ``python -m mossnet.tools.info``.
 
 FLOPs come from ``torch.utils.flop_counter.FlopCounterMode`` on one forward pass of the whole
 network at 256x256 LR (context encoder on its thumbnail plus the U-Net). It counts a
@@ -13,8 +13,14 @@ import sys
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from .arch import VARIANTS, MossNet, build_model, count_parameters, make_config
-from .pipeline import model_tiling, receptive_field_radius
+from mossnet.core.arch import (
+    VARIANTS,
+    MossNet,
+    build_model,
+    count_parameters,
+    make_config,
+)
+from mossnet.core.pipeline import model_tiling, receptive_field_radius
 
 
 def count_flops(model: MossNet, lr_side: int = 256) -> int:
@@ -35,7 +41,7 @@ def budget(variant: str, scale: int = 4, context: bool = True) -> dict:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m mossnet.info", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m mossnet.tools.info", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--scale", type=int, choices=(2, 4), default=4)
     p.add_argument("--json", action="store_true")

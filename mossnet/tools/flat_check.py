@@ -1,4 +1,4 @@
-"""Flat colours must stay flat: ``python -m mossnet.flat_check [CKPT ...]``.
+"""Flat colours must stay flat: ``python -m mossnet.tools.flat_check [CKPT ...]``.
 
 Upscales a flat image of each of the 27 colours of {0, 128, 255}^3 (the colour cube's
 corners, edge midpoints and centre) through the product's tiled pipeline and prints the
@@ -14,9 +14,9 @@ import sys
 import numpy as np
 import torch
 
-from .arch import MossNet
-from .checkpoint import DEFAULT_CHECKPOINT, CheckpointError, load_model
-from .pipeline import model_tiling, upscale_with_model
+from mossnet.core.arch import MossNet
+from mossnet.core.checkpoint import DEFAULT_CHECKPOINT, CheckpointError, load_model
+from mossnet.core.pipeline import model_tiling, upscale_with_model
 
 LEVELS = (0, 128, 255)
 
@@ -34,7 +34,7 @@ def flat_colour_errors(model: MossNet, size: tuple[int, int] = (24, 40)) -> dict
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m mossnet.flat_check", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m mossnet.tools.flat_check", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("ckpt", nargs="*", default=[str(DEFAULT_CHECKPOINT)],
                    help="MossNet checkpoints (default: shipped XS x4)")

@@ -1,0 +1,121 @@
+"""``Upscaler``: what the Python API hands back for a checkpoint and for every exported artifact.
+
+It holds the two fixed-shape programs of one runtime (``context_fn``, ``patch_fn``) and the
+tiling they were built for, and upscales a Pillow image, a numpy array or an image file through
+the one tiling driver (``mossnet.core.tiling.upscale_tiled``). It knows nothing of runtimes: the
+runtime layer (``targets.registry``) builds it, so a checkpoint, a ``.pte``, a ``.tflite`` and a
+``.coreml`` folder all upscale the same way."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+from PIL import Image
+
+from mossnet.core.image_io import (
+    DEFAULT_MAX_PIXELS,
+    ImageError,
+    LoadedImage,
+    check_output_path,
+    from_pil,
+    load_image,
+    resize_alpha,
+    save_image,
+    to_pil,
+)
+from mossnet.core.tiling import (
+    ContextFn,
+    PatchFn,
+    TilingConfig,
+    plan_tiles,
+    upscale_tiled,
+)
+
+Progress = Callable[[int, int], None]  # (tiles done, tiles in all), called after every tile
+
+
+@dataclass
+class Upscaler:
+    context_fn: ContextFn
+    patch_fn: PatchFn
+    tiling: TilingConfig
+    runtime: str  # a name in targets.registry
+    precision: str
+    source: Path  # the checkpoint, quantized pipeline or artifact it was loaded from
+    manifest: dict | None = field(default=None, repr=False)  # exported artifacts only
+
+    @property
+    def scale(self) -> int:
+        return self.tiling.scale
+
+    def tiles(self, height: int, width: int) -> int:
+        """How many program calls an image of this size takes (for progress and ETA)."""
+        return len(plan_tiles(height, width, self.tiling))
+
+    def upscale_rgb(self, rgb: np.ndarray, progress: Progress | None = None, out=None) -> np.ndarray:
+        """HxWx3 uint8 -> (sH)x(sW)x3 uint8. ``out``: any array-like that takes
+        ``out[y0:y1, x0:x1] = block`` (a memmap, or a writer that streams finished rows)."""
+        if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+            raise ImageError(f"expected an HxWx3 uint8 array, got {rgb.dtype} {rgb.shape}")
+        return upscale_tiled(rgb, self.context_fn, self.patch_fn, self.tiling,
+                             progress=_callback(progress), out=out)
+
+    def upscale(self, image: Image.Image | np.ndarray, progress: Progress | None = None):
+        """A Pillow image (any mode; alpha is resized with bicubic, grayscale stays grayscale)
+        or a uint8 array (HxW, HxWx3 or HxWx4) -> the same kind, ``scale`` times larger."""
+        if isinstance(image, Image.Image):
+            return to_pil(*self._upscale_loaded(from_pil(image), progress))
+        a = np.asarray(image)
+        if a.dtype != np.uint8 or a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (3, 4)):
+            raise ImageError(f"expected a uint8 HxW, HxWx3 or HxWx4 array, got {a.dtype} {a.shape}")
+        if a.ndim == 2:
+            return self.upscale_rgb(np.repeat(a[..., None], 3, axis=2), progress)[..., 0].copy()
+        rgb = self.upscale_rgb(np.ascontiguousarray(a[..., :3]), progress)
+        return rgb if a.shape[2] == 3 else np.dstack([rgb, resize_alpha(a[..., 3].copy(), self.scale)])
+
+    def upscale_file(self, src: str | os.PathLike, dst: str | os.PathLike, *,
+                     max_pixels: int = DEFAULT_MAX_PIXELS, progress: Progress | None = None) -> tuple[int, int]:
+        """Read, upscale and atomically write one image (format from ``dst``'s suffix); returns
+        the input's (width, height). The output path is checked before any work."""
+        check_output_path(dst)
+        loaded = load_image(src, max_pixels=max_pixels)
+        rgb, alpha, grayscale = self._upscale_loaded(loaded, progress)
+        save_image(dst, rgb, alpha=alpha, grayscale=grayscale)
+        return loaded.rgb.shape[1], loaded.rgb.shape[0]
+
+    def _upscale_loaded(self, image: LoadedImage, progress: Progress | None):
+        rgb = self.upscale_rgb(image.rgb, progress)
+        alpha = None if image.alpha is None else resize_alpha(image.alpha, self.scale)
+        return rgb, alpha, image.grayscale
+
+
+def _callback(progress: Progress | None):
+    """Adapts a ``(done, total)`` callback to ``upscale_tiled``'s iterator wrapper."""
+    if progress is None:
+        return None
+
+    def wrap(tiles: list) -> Iterator:
+        for i, tile in enumerate(tiles):
+            yield tile
+            progress(i + 1, len(tiles))
+    return wrap
+
+
+def call_ms(up: Upscaler, runs: int = 20, warmup: int = 3) -> float:
+    """Median latency (ms) of one ``upscale_patch`` call on random input of the tiling's shape."""
+    import time
+    rng = np.random.default_rng(0)
+    t = up.tiling
+    modulation = up.context_fn(rng.random((1, 3, t.thumb, t.thumb), dtype=np.float32))
+    patch = rng.random((1, 3, t.input_size, t.input_size), dtype=np.float32)
+    for _ in range(warmup):
+        up.patch_fn(patch, modulation)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        up.patch_fn(patch, modulation)
+        times.append(time.perf_counter() - start)
+    return 1e3 * float(np.median(times))

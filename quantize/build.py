@@ -1,0 +1,110 @@
+"""What PTQ and QAT share: their options, the checks, and the last step (evaluate float vs int8,
+then write the pipeline folder with its report). ``quantize.ptq`` and ``quantize.qat`` are
+library functions over these; their ``main`` only parses flags."""
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from mossnet.core.checkpoint import DEFAULT_CHECKPOINT
+from mossnet.core.errors import FlagError
+from mossnet.core.hashing import sha256
+from mossnet.core.image_io import ImageError
+from mossnet.core.pipeline import model_tiling
+from mossnet.core.tiling import DEFAULT_PATCH, TilingConfig
+
+from .program import QuantizedPipeline, default_pipeline_dir, save_pipeline
+from .recipe import recipe_dict
+from .report import (
+    build_report,
+    compare,
+    default_eval_dirs,
+    markdown,
+    report_files,
+    weight_bytes,
+)
+
+
+@dataclass
+class QuantizeOptions:
+    ckpt: str = str(DEFAULT_CHECKPOINT)
+    calib: list[str] | None = None  # calibration folders (default: scikit-learn's photos + the sample)
+    num_calib: int = 256  # at most this many calibration tiles
+    eval: list[str] | None = None  # benchmark folders for the report
+    out: str | None = None  # pipeline folder (default quantize.program.default_pipeline_dir)
+    patch: int | None = None
+    seed: int = 0
+    progress: bool = False
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace):
+        return cls(**{f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)})
+
+
+def add_common_arguments(p: argparse.ArgumentParser, method: str) -> None:
+    d = QuantizeOptions()
+    p.add_argument("ckpt", nargs="?", default=d.ckpt, help="float MossNet checkpoint (default: shipped XS x4)")
+    p.add_argument("--calib", nargs="+", default=None, metavar="DIR",
+                   help="calibration image folders (default: photos installed with scikit-learn "
+                        "and the sample card; ../shared/data/train is a good choice)")
+    p.add_argument("--num-calib", type=positive, default=d.num_calib, help=f"calibration tiles (default {d.num_calib})")
+    p.add_argument("--eval", nargs="+", default=None, metavar="DIR",
+                   help="benchmark folders for the report (default: Set5, Set14, B100 from "
+                        "../shared when present, else the sample card)")
+    p.add_argument("--out", default=None, help=f"output folder (default artifacts/<ckpt>_int8_{method})")
+    p.add_argument("--patch", type=positive, default=None,
+                   help=f"LR tile core in pixels the programs are fixed to (default {DEFAULT_PATCH})")
+    p.add_argument("--seed", type=int, default=d.seed)
+
+
+def positive(text: str) -> int:
+    """argparse type: an integer >= 1 (a bad flag is an argument error, not an image error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def check(opts: QuantizeOptions) -> None:
+    for folder in opts.eval or []:
+        if not Path(folder).is_dir():
+            raise ImageError(f"{folder}: no such evaluation folder")
+
+
+def tiling_for(model, patch: int | None) -> TilingConfig:
+    try:
+        return model_tiling(model, patch=patch)
+    except ValueError as exc:
+        raise FlagError(f"--patch: {exc}") from None
+
+
+def base_meta(opts: QuantizeOptions, method: str, observer: str, float_modules, calib) -> dict:
+    return {"method": method, "checkpoint": str(opts.ckpt), "checkpoint_sha256": sha256(opts.ckpt),
+            "recipe": recipe_dict(observer, tuple(float_modules)),
+            "calibration": {"source": opts.calib or "default (scikit-learn photos + sample card)",
+                            "images": len(calib), "tiles": sum(len(c.patches) for c in calib),
+                            "seed": opts.seed}}
+
+
+def finish(model, opts: QuantizeOptions, pipe: QuantizedPipeline, method: str, meta: dict,
+           float_modules=(), sensitivity=None) -> tuple[Path, dict]:
+    """Evaluate float vs int8, then write the pipeline folder with its report; (folder, report)."""
+    out = Path(opts.out) if opts.out else default_pipeline_dir(opts.ckpt, method)
+    results = compare(model, pipe.tiling, pipe, opts.eval or default_eval_dirs(), progress=opts.progress)
+    report = build_report(results, meta, weight_bytes(model, tuple(float_modules)))
+    if sensitivity is not None:
+        report["sensitivity"] = sensitivity
+    pipe.meta = report
+    save_pipeline(pipe, out, model, extra_files=report_files(report))
+    return out, report
+
+
+def print_result(out: Path, report: dict) -> int:
+    """The CLIs' output: the report table, then what was written."""
+    print(markdown(report))
+    print(f"wrote {out}/ (context.pt2, upscale_patch.pt2, quant.json, report.json, report.md)")
+    return 0

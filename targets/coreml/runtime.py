@@ -1,0 +1,91 @@
+"""Core ML: two mlprogram packages (iOS 17+) in one ``.coreml`` folder, ``context.mlpackage``
+and ``upscale_patch.mlpackage`` (a multifunction package would need iOS 18).
+
+``fp32`` / ``fp16`` convert the float programs at that compute precision; ``w8`` adds int8
+per-channel symmetric weights (the recipe's weight scheme) with fp16 compute; ``w8a8`` converts
+the PT2E int8 pipeline (weights folded to int8, activations quantize/dequantize) with fp16
+compute, so that the Neural Engine can run it. fp16 arithmetic between int8 codes flips some of
+them, so ``compute="fp32"`` exists to check that the conversion carries the int8 program
+exactly. Off macOS there is no Core ML runtime: the saved programs run in ``mil_interpreter``."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from mossnet.core.pipeline import PROGRAMS
+
+from ..runtime import ExportError, Precision, Programs, Runtime
+
+COMPUTE = ("fp16", "fp32")
+
+
+class CoreML(Runtime):
+    name = "coreml"
+    label = "Core ML" + ("" if sys.platform == "darwin" else " (MIL interpreter)")
+    packages = ("coremltools",)
+    extra = "coreml"
+    suffix = ".coreml"
+    precisions = (Precision("fp32"), Precision("fp16", None, 45.0), Precision("w8", None, 40.0),
+                  Precision("w8a8", "ptq", 42.0))
+    default_precision = "fp16"
+    timed = sys.platform == "darwin"
+
+    def toolkit(self, compute: str | None = None, **options) -> dict:
+        return {**super().toolkit(), "format": "mlprogram", "minimum_deployment_target": "iOS17",
+                **({"compute_precision": compute} if compute else {})}
+
+    def convert(self, source, precision: Precision, path: Path, compute: str | None = None, **options) -> dict:
+        """``compute`` ("fp16" or "fp32") overrides the arithmetic: fp32 for ``fp32``, else fp16."""
+        import coremltools as ct
+        compute = compute or ("fp32" if precision.name == "fp32" else "fp16")
+        if compute not in COMPUTE:
+            raise ExportError(f"compute must be one of {', '.join(COMPUTE)}, not {compute!r}")
+        arithmetic = ct.precision.FLOAT16 if compute == "fp16" else ct.precision.FLOAT32
+        path.mkdir()
+        for name, exported in source.exported(fold_weights=precision.quantized_by is not None).items():
+            inputs, output = PROGRAMS[name]
+            mlmodel = ct.convert(exported.run_decompositions({}),
+                                 inputs=[ct.TensorType(name=n, shape=tuple(e.shape), dtype=np.float32)
+                                         for n, e in zip(inputs, source.examples[name])],
+                                 outputs=[ct.TensorType(name=output, dtype=np.float32)],
+                                 convert_to="mlprogram", minimum_deployment_target=ct.target.iOS17,
+                                 compute_precision=arithmetic)
+            if precision.name == "w8":
+                mlmodel = ct.optimize.coreml.linear_quantize_weights(mlmodel, config=weight_config(ct))
+            mlmodel.save(str(path / f"{name}.mlpackage"))
+        return {"toolkit": self.toolkit(compute), "files": {name: f"{name}.mlpackage" for name in PROGRAMS}}
+
+    def programs(self, path: Path) -> Programs:
+        return predict_programs(path) if sys.platform == "darwin" else interpreter_programs(path)
+
+
+def weight_config(ct):
+    return ct.optimize.coreml.OptimizationConfig(global_config=ct.optimize.coreml.OpLinearQuantizerConfig(
+        mode="linear_symmetric", dtype="int8", granularity="per_channel", weight_threshold=0))
+
+
+def program_paths(artifact: str | Path) -> dict[str, Path]:
+    return {name: Path(artifact) / f"{name}.mlpackage" for name in PROGRAMS}
+
+
+def interpreter_programs(artifact: str | Path) -> Programs:
+    """The saved programs executed by the MIL interpreter (any OS)."""
+    from .mil_interpreter import MILInterpreter, load_program
+    run = {name: MILInterpreter(load_program(path)) for name, path in program_paths(artifact).items()}
+    return _callables(lambda name, feeds: run[name](feeds))
+
+
+def predict_programs(artifact: str | Path) -> Programs:
+    """The saved programs run by Core ML itself (macOS only)."""
+    import coremltools as ct
+    models = {name: ct.models.MLModel(str(path)) for name, path in program_paths(artifact).items()}
+    return _callables(lambda name, feeds: models[name].predict(feeds))
+
+
+def _callables(run) -> Programs:
+    def call(name, *arrays):
+        inputs, output = PROGRAMS[name]
+        return np.asarray(run(name, dict(zip(inputs, arrays)))[output], dtype=np.float32)
+    return (lambda thumb: call("context", thumb)), (lambda patch, mod: call("upscale_patch", patch, mod))

@@ -1,0 +1,122 @@
+"""What a runtime is: one object that knows its precisions, how to write an artifact, and how to
+run one.
+
+Every runtime (``targets.registry`` lists them) subclasses ``Runtime``. An exporting runtime
+implements ``convert`` (turn the two programs into bytes on disk, nothing else) and
+``programs`` (run an artifact on disk); ``targets.publish`` does the rest for all of them
+(atomic write, parity, manifest). Heavy imports (torch, executorch, coremltools, LiteRT) happen
+inside the methods, so listing the runtimes costs nothing."""
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, ClassVar
+
+from mossnet.core.errors import UserError
+from mossnet.core.upscaler import Upscaler
+
+if TYPE_CHECKING:
+    from .source import ExportSource
+
+Programs = tuple[Callable, Callable]  # numpy context_fn(thumb), patch_fn(patch, modulation)
+
+
+class ExportError(UserError):
+    """A one-line problem preparing, exporting or running an artifact."""
+
+
+@dataclass(frozen=True)
+class Precision:
+    """One build of a runtime. ``quantized_by`` names the int8 pipeline (``quantize.ptq`` or
+    ``quantize.qat``) it is converted from; its parity reference is then that int8 PyTorch
+    program, else float PyTorch. ``parity_bound_db``: the lowest output PSNR against the
+    reference that the tests accept (float 60, fp16 arithmetic 45, int8 45)."""
+    name: str
+    quantized_by: str | None = None
+    parity_bound_db: float = 60.0
+
+    @property
+    def reference(self) -> str:
+        return f"int8 PyTorch program ({self.quantized_by})" if self.quantized_by else "float PyTorch"
+
+
+class Runtime:
+    name: ClassVar[str]  # registry key, manifest "runtime", CLI name
+    label: ClassVar[str]
+    packages: ClassVar[tuple[str, ...]] = ()  # distributions it needs (versions go in the manifest)
+    extra: ClassVar[str] = ""  # the pip extra that installs them
+    suffix: ClassVar[str] = ""  # artifact suffix
+    precisions: ClassVar[tuple[Precision, ...]]
+    default_precision: ClassVar[str]
+    exports: ClassVar[bool] = True  # False: its artifacts are made elsewhere (checkpoints, pipelines)
+    timed: ClassVar[bool] = True  # False: no real runtime on this OS, so no meaningful latency
+
+    def __init__(self):
+        self.threads: int | None = None
+
+    def __repr__(self) -> str:
+        return f"<runtime {self.name}>"
+
+    # -- what it is ---------------------------------------------------------------------------
+    def precision(self, name: str) -> Precision:
+        for p in self.precisions:
+            if p.name == name:
+                return p
+        raise ExportError(f"{self.name} has no precision {name!r}; choose from "
+                          f"{', '.join(p.name for p in self.precisions)}")
+
+    def require(self) -> None:
+        """Fail with one line naming the pip extra if the runtime's packages are missing."""
+        missing = [m for m in self.modules() if importlib.util.find_spec(m) is None]
+        if missing:
+            raise ExportError(f"{self.label} needs {', '.join(missing)}: pip install -e '.[{self.extra}]'")
+
+    def modules(self) -> tuple[str, ...]:
+        """Top-level modules that must be importable (defaults to the distributions' names)."""
+        return tuple(p.replace("-", "_") for p in self.packages)
+
+    def toolkit(self, **options) -> dict:
+        """Versions (and options) that produced an artifact: recorded in its manifest, and an
+        artifact built with other versions is stale (``targets.store``)."""
+        out = {}
+        for package in self.packages:
+            try:
+                out[package] = version(package)
+            except PackageNotFoundError:
+                out[package] = None
+        return out
+
+    def set_threads(self, threads: int | None) -> str:
+        """Use ``threads`` CPU threads for programs loaded from now on; says what was done."""
+        self.threads = threads
+        return "runtime default" if not threads else f"{threads}"
+
+    def import_runtime(self) -> None:
+        """Import what running an artifact needs (the benchmark's import baseline)."""
+        self.require()
+
+    def owns(self, path: Path) -> bool:
+        """Whether ``path`` is an artifact of this runtime (by its suffix)."""
+        return bool(self.suffix) and path.name.endswith(self.suffix)
+
+    # -- exporting and running ----------------------------------------------------------------
+    def convert(self, source: ExportSource, precision: Precision, path: Path, **options) -> dict:
+        """Write the artifact at ``path`` (a file or a folder) and return the runtime's manifest
+        fields: ``toolkit``, ``files`` and, for int8 I/O, ``io_quantization``."""
+        raise ExportError(f"{self.name} does not export artifacts")
+
+    def programs(self, path: Path) -> Programs:
+        """The artifact's two programs as numpy callables."""
+        raise NotImplementedError
+
+    def open(self, path: str | Path, patch: int | None = None) -> Upscaler:
+        """An ``Upscaler`` over an artifact, after checking it against its manifest."""
+        from .manifest import load_manifest, tiling_of
+        path = Path(path)
+        if patch is not None:
+            raise ExportError(f"{path}: an exported artifact is fixed to its own patch size; drop --patch")
+        manifest = load_manifest(path, self.name, [p.name for p in self.precisions])
+        self.require()
+        return Upscaler(*self.programs(path), tiling_of(manifest), self.name, manifest["precision"], path, manifest)
