@@ -12,10 +12,11 @@ struct ContentView: View {
             VStack(spacing: 12) {
                 viewer
                 labels
-                if model.isRunning {
+                if model.state.phase == .running {
                     HStack {
-                        ProgressView(value: model.progress)
+                        ProgressView(value: model.state.progress)
                         Button("Cancel", role: .cancel) { model.cancel() }
+                            .disabled(!model.state.canCancel)
                     }
                 } else if model.after != nil {
                     controls
@@ -68,6 +69,7 @@ struct ContentView: View {
             PhotosPicker(selection: $model.pickerItem, matching: .images) {
                 Label("Photo", systemImage: "photo.on.rectangle")
             }
+            .disabled(!model.state.canPick)
             Spacer()
             Button {
                 zoom = 1
@@ -76,10 +78,10 @@ struct ContentView: View {
                 Label("Upscale", systemImage: "wand.and.stars")
             }
             .buttonStyle(.borderedProminent)
-            .disabled(!model.canUpscale)
+            .disabled(!model.state.canUpscale)
             Spacer()
             Button { model.save() } label: { Label("Save", systemImage: "square.and.arrow.down") }
-                .disabled(!model.canSave)
+                .disabled(!model.state.canSave)
         }
     }
 
@@ -91,7 +93,7 @@ struct ContentView: View {
                         Text(url.deletingPathExtension().lastPathComponent).tag(Optional(url))
                     }
                 }
-                .disabled(model.isRunning)
+                .disabled(model.state.isBusy)
             }
         }
     }

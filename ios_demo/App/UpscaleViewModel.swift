@@ -2,9 +2,10 @@ import PhotosUI
 import SRCore
 import SwiftUI
 
-/// The screen's state and actions. Runs on the main actor; the upscale itself runs in a
-/// detached task (`process`), off the main thread, and `cancel()` cancels it (the driver
-/// checks before every tile).
+/// The screen's glue: SRCore's `UpscaleSession` (the state machine, tested on Linux) wired to
+/// the Core ML runtime, the photo picker and the photo library. Main actor; all model work,
+/// decoding and saving run off it inside the session. What is left here: choosing the
+/// artifact, loading picked items, and turning RGB pixels into `UIImage`s for display.
 @MainActor
 final class UpscaleViewModel: ObservableObject {
     /// Inputs are scaled down to this many pixels first: a demo choice that keeps the x4 output
@@ -12,153 +13,142 @@ final class UpscaleViewModel: ObservableObject {
     static let maxInputPixels = 1_000_000
 
     @Published private(set) var artifacts: [URL] = BundledModels.artifacts()
-    @Published var artifact: URL? { didSet { if artifact != oldValue { Task { await loadModel() } } } }
-    @Published var pickerItem: PhotosPickerItem? { didSet { if let item = pickerItem { Task { await loadPhoto(item) } } } }
+    @Published var artifact: URL? { didSet { if artifact != oldValue { makeSession() } } }
+    @Published var pickerItem: PhotosPickerItem? { didSet { if let item = pickerItem { Task { await load(item) } } } }
 
+    @Published private(set) var state = UpscaleState()
     @Published private(set) var before: UIImage?
     @Published private(set) var after: UIImage?
-    @Published private(set) var progress: Double = 0
-    @Published private(set) var isRunning = false
-    @Published private(set) var isSaving = false
-    @Published private(set) var status = "Pick a photo to start."
-    @Published private(set) var modelLabel = "No model"
-    @Published private(set) var resultLabel = ""
+    @Published private(set) var note: String?  // picker problems, before the session sees a photo
 
-    private var runner: CoreMLPatchRunner?
-    private var pixels: RGBImage?
-    private var result: RGBImage?
-    private var task: Task<Void, Never>?
+    private var session: UpscaleSession<Data>?
 
     init() {
-        artifact = artifacts.first
-        if artifacts.isEmpty {
-            status = "No Core ML model in the app: export one into ios_demo/App/Resources (see README)."
-        } else {
-            Task { await loadModel() }
+        artifact = artifacts.first  // (no didSet inside init)
+        if artifact == nil {
+            note = "No Core ML model in the app: export one into ios_demo/App/Resources (see README)."
+        }
+        makeSession()
+    }
+
+    var modelLabel: String {
+        switch state.model {
+        case .loading: artifact.map { "Loading \($0.lastPathComponent)…" } ?? "No model"
+        case .ready(let label, _): label
+        case .failed(let why): "Model refused: \(why)"
         }
     }
 
-    var canUpscale: Bool { runner != nil && pixels != nil && !isRunning }
-    var canSave: Bool { result != nil && !isRunning && !isSaving }
+    var status: String {
+        if let note { return note }
+        if let message = state.message { return message }
+        switch state.phase {
+        case .decoding: return "Loading photo…"
+        case .running: return state.tilesTotal > 0 ? "Tile \(state.tilesDone) of \(state.tilesTotal)" : "Upscaling…"
+        case .saving: return "Saving…"
+        case .idle: break
+        }
+        if let out = state.output, let input = state.input {
+            return "\(input.width)×\(input.height) → \(out.width)×\(out.height). Drag across the image to compare."
+        }
+        if let input = state.input { return "\(input.width)×\(input.height) input. Tap Upscale." }
+        return "Pick a photo to start."
+    }
 
-    func loadModel() async {
+    /// `<total> ms · <N> tiles · <per tile> ms/tile`, once a result exists.
+    var resultLabel: String {
+        guard state.output != nil, let latency = state.latency else { return "" }
+        let ms = Double(latency.components.seconds) * 1000 + Double(latency.components.attoseconds) / 1e15
+        let tiles = max(state.tilesTotal, 1)
+        return String(format: "%.0f ms · %d tiles · %.1f ms/tile", ms, state.tilesTotal, ms / Double(tiles))
+    }
+
+    func upscale() { session?.upscale() }
+    func cancel() { session?.cancel() }
+    func save() { session?.save() }
+
+    private func makeSession() {
+        session?.cancel()
+        session?.onChange = nil  // the old session may still finish a job: it no longer reaches the screen
+        state = UpscaleState()
+        before = nil
+        after = nil
         guard let artifact else { return }
-        runner = nil
-        modelLabel = "Loading \(artifact.lastPathComponent)…"
-        do {
-            let loaded = try await CoreMLPatchRunner.load(artifact: artifact, cacheDirectory: BundledModels.cacheDirectory())
-            guard artifact == self.artifact else { return }  // another one was picked meanwhile
-            let m = loaded.manifest
-            runner = loaded
-            modelLabel = "\(m.arch ?? "model") x\(m.scale) · Core ML \(m.precision) · tiles \(m.tiling.patch)+\(m.tiling.halo)"
-        } catch {
-            modelLabel = "Model refused: \(Self.describe(error))"
-        }
-    }
-
-    func loadPhoto(_ item: PhotosPickerItem) async {
-        cancel()
-        await task?.value  // let a cancelled run finish before its input is replaced
-        status = "Loading photo…"
-        do {
-            guard let data = try await item.loadTransferable(type: Data.self), let image = UIImage(data: data) else {
-                status = "This item is not an image."
-                return
-            }
-            let limit = Self.maxInputPixels
-            let prepared = await Task.detached(priority: .userInitiated) { () -> (RGBImage, UIImage)? in
-                guard let rgb = ImageBridge.rgbImage(from: image, maxPixels: limit),
-                      let shown = ImageBridge.uiImage(from: rgb) else { return nil }
-                return (rgb, shown)
-            }.value
-            guard let prepared else {
-                status = "Could not read the photo's pixels."
-                return
-            }
-            let (rgb, shown) = prepared
-            pixels = rgb
-            before = shown
-            after = nil
-            result = nil
-            resultLabel = ""
-            let original = Int(image.size.width * image.scale) * Int(image.size.height * image.scale)
-            status = "\(rgb.width)×\(rgb.height) input" + (original > rgb.width * rgb.height ? " (scaled down for the demo)" : "")
-        } catch {
-            status = "Could not load the photo: \(Self.describe(error))"
-        }
-    }
-
-    func upscale() {
-        guard let runner, let pixels, !isRunning else { return }
-        isRunning = true
-        progress = 0
-        status = "Upscaling…"
-        let upscaler = Upscaler(tiling: runner.manifest.tiling, runner: runner)
-        task = Task {
-            do {
-                // Detached, so it is off the main actor whatever the compiler's default for
-                // nonisolated async functions; cancelling this task cancels it.
-                let work = Task.detached(priority: .userInitiated) {
-                    try await Self.process(pixels, with: upscaler) { [weak self] p in
-                        Task { @MainActor in self?.progress = p.fraction }
-                    }
-                }
-                let (rgb, image, tiles, elapsed) = try await withTaskCancellationHandler {
-                    try await work.value
-                } onCancel: {
-                    work.cancel()
-                }
-                result = rgb
-                after = image
-                let ms = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
-                resultLabel = String(format: "%.0f ms · %d tiles · %.1f ms/tile", ms, tiles, ms / Double(max(tiles, 1)))
-                status = "\(pixels.width)×\(pixels.height) → \(rgb.width)×\(rgb.height). Drag across the image to compare."
-            } catch is CancellationError {
-                status = "Cancelled."
-                progress = 0
-            } catch {
-                status = "Upscaling failed: \(Self.describe(error))"
-            }
-            isRunning = false
-        }
-    }
-
-    func cancel() {
-        task?.cancel()
-    }
-
-    func save() {
-        guard let result, !isSaving else { return }
-        isSaving = true
-        Task {
-            do {
-                let png = await Task.detached(priority: .userInitiated) { ImageBridge.uiImage(from: result)?.pngData() }.value
-                guard let png else { throw CocoaError(.fileWriteUnknown) }
+        let services = SessionServices<Data>(
+            loadModel: {
+                let runner = try await CoreMLPatchRunner.load(artifact: artifact, cacheDirectory: BundledModels.cacheDirectory())
+                return LoadedModel(tiling: runner.manifest.tiling, runner: runner, label: ModelLabel.coreML(runner.manifest))
+            },
+            decode: { data, maxPixels in
+                guard let image = UIImage(data: data) else { throw PhotoError.notAnImage }
+                guard let rgb = ImageBridge.rgbImage(from: image, maxPixels: maxPixels) else { throw PhotoError.unreadable }
+                return rgb
+            },
+            save: { rgb in
+                guard let png = ImageBridge.uiImage(from: rgb)?.pngData() else { throw CocoaError(.fileWriteUnknown) }
                 try await PhotoSaver.savePNG(png)
-                status = "Saved to Photos."
-            } catch {
-                status = "Not saved: \(Self.describe(error))"
-            }
-            isSaving = false
+                return "Saved to Photos."
+            })
+        let session = UpscaleSession<Data>(services: services, maxInputPixels: Self.maxInputPixels)
+        session.onChange = { [weak self] in self?.apply($0) }
+        self.session = session
+        session.start()
+    }
+
+    /// Loads the picked item's bytes (no decoding yet), then hands them to the session.
+    private func load(_ item: PhotosPickerItem) async {
+        note = nil
+        do {
+            guard let data = try await item.loadTransferable(type: Data.self) else { throw PhotoError.notAnImage }
+            guard item == pickerItem else { return }  // another one was picked meanwhile
+            session?.pick(data)
+        } catch {
+            note = "Could not load the photo: \(error.localizedDescription)"
         }
     }
 
-    /// Off the main actor: the tiled upscale (timed: the latency shown), then the conversion
-    /// to a displayable image (not timed).
-    nonisolated static func process(_ input: RGBImage, with upscaler: Upscaler,
-                                    progress: @escaping @Sendable (UpscaleProgress) -> Void)
-        async throws -> (RGBImage, UIImage, Int, Duration) {
-        let tiles = try upscaler.tiling.planTiles(height: input.height, width: input.width).count
-        let clock = ContinuousClock()
-        let start = clock.now
-        let out = try await upscaler.upscale(input, progress: progress)
-        let elapsed = clock.now - start
-        guard let image = ImageBridge.uiImage(from: out) else { throw CocoaError(.coderInvalidValue) }
-        return (out, image, tiles, elapsed)
+    private func apply(_ new: UpscaleState) {
+        let old = state
+        state = new
+        // A render that finishes after a newer image arrived is dropped (the guards below).
+        if new.input != old.input {
+            before = nil
+            render(new.input) { [weak self] image in
+                guard let self, self.state.input == new.input else { return }
+                self.before = image
+            }
+        }
+        if new.output != old.output {
+            after = nil
+            render(new.output) { [weak self] image in
+                guard let self, self.state.output == new.output else { return }
+                self.after = image
+            }
+        }
     }
 
-    /// SRCore's errors are `LocalizedError`s with one-line messages, like the Python CLI's.
-    nonisolated static func describe(_ error: Error) -> String {
-        error.localizedDescription
+    /// RGB pixels to a `UIImage`, off the main actor (a 16 MP result is 64 MB of RGBA).
+    private func render(_ rgb: RGBImage?, then show: @escaping @MainActor (UIImage?) -> Void) {
+        guard let rgb else { return show(nil) }
+        Task {
+            let shown = await Task.detached(priority: .userInitiated) { ImageBridge.uiImage(from: rgb).map(DisplayImage.init) }.value
+            show(shown?.image)
+        }
+    }
+}
+
+/// `UIImage` is immutable and documented thread-safe; this carries one out of a detached task.
+struct DisplayImage: @unchecked Sendable {
+    let image: UIImage
+}
+
+enum PhotoError: LocalizedError {
+    case notAnImage, unreadable
+
+    var errorDescription: String? {
+        switch self {
+        case .notAnImage: "This item is not an image."
+        case .unreadable: "Could not read the photo's pixels."
+        }
     }
 }

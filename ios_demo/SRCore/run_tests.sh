@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs the SRCore XCTest suite. On Linux, Swift 6 comes from Debian trixie's `swiftlang`
-# inside a debootstrap'd chroot kept in <repo>/.tools/trixie (built once, then reused); on
-# macOS the installed `swift` is used. The last line is always "N passed, N failed".
+# inside a debootstrap'd chroot kept OUTSIDE the clone, in
+# ${MOSSNET_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mossnet}/swift-trixie (built once, then
+# reused by every clone on the machine, CI's fresh clones included); on macOS the installed
+# `swift` is used. The last line is always "N passed, N failed".
 # Exit status: 0 when tests ran and none failed; 1 when any failed or none ran (a build
 # error); 0 with "swift: skipped (reason)" only when this machine cannot host the chroot
 # at all (not root, no mount/chroot rights, no network to fetch the toolchain).
@@ -9,12 +11,15 @@ set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
-TOOLS=$REPO/.tools
-ROOT=$TOOLS/trixie
+# Toolchains live outside the clone (project rule), shared by all clones of this machine.
+TOOLS=${MOSSNET_CACHE:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/mossnet}
+ROOT=$TOOLS/swift-trixie
 PACKAGES="swiftlang libc6-dev libstdc++-14-dev"
 REPO_IN=/repo                     # the repo, bind-mounted read-only inside the chroot
-BUILD_IN=/var/cache/srcore-build  # SwiftPM scratch path: inside the chroot, so it survives runs
-LOG=$TOOLS/trixie.log             # bootstrap log (debootstrap and apt are long-winded)
+# SwiftPM scratch path: inside the chroot, so it survives runs; one per clone (keyed by the
+# clone's host path), so two clones never share incremental build state.
+BUILD_IN=/var/cache/srcore-build/$(printf '%s' "$REPO" | sha256sum | cut -c1-16)
+LOG=$TOOLS/swift-trixie.log       # bootstrap log (debootstrap and apt are long-winded)
 
 say() { echo "swift: $*" >&2; }
 skip() { echo "swift: skipped ($*)"; exit 0; }
@@ -49,7 +54,7 @@ if ! mount -t tmpfs probe "$probe" 2>/dev/null; then rmdir "$probe"; skip "no pe
 umount "$probe"; rmdir "$probe"
 chroot / true 2>/dev/null || skip "no permission to chroot"
 
-exec 9>"$TOOLS/trixie.lock"
+exec 9>"$TOOLS/swift-trixie.lock"
 flock 9  # one run at a time: the chroot and its mounts are shared
 
 unmount_under() {  # every mount at or below $1, deepest first (left by a killed run)
@@ -131,7 +136,8 @@ mkdir -p "$ROOT$REPO_IN"
 mount --bind "$REPO" "$ROOT$REPO_IN" ||
     { echo "swift: cannot bind-mount $REPO into the chroot"; echo "0 passed, 0 failed"; exit 1; }
 mount -o remount,bind,ro "$ROOT$REPO_IN" || say "could not make the repo read-only in the chroot; going on"
-out=$TOOLS/srcore-test.log
+out=$TOOLS/srcore-test.$$.log
+trap 'rm -f "$out"; cleanup' EXIT
 in_chroot "$ROOT" swift test --disable-swift-testing --package-path "$REPO_IN/ios_demo/SRCore" --scratch-path "$BUILD_IN" 2>&1 | tee "$out"
 rc=${PIPESTATUS[0]}
 say "build and tests took $(( $(date +%s) - t1 )) s"

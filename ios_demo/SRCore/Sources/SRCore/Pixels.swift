@@ -37,7 +37,7 @@ public struct RGBImage: Equatable, Sendable {
     }
 }
 
-/// Rule 6 of docs/tiling.md, in the exact float32 arithmetic of `mossnet.tiling`.
+/// Rule 6 of docs/tiling.md, in the exact float32 arithmetic of `mossnet.core.tiling`.
 public enum Normalization {
     /// Model input value of a byte: a float32 division by 255.
     @inline(__always)

@@ -2,7 +2,7 @@ import Foundation
 
 /// Rule 5 of docs/tiling.md: the adaptive average pool of the whole image to `thumb x thumb`,
 /// the context program's input. Bin `i` of a side `n` averages `floor(i*n/T) ..< ceil((i+1)*n/T)`,
-/// so small images are repeated, not interpolated. Accumulates in float64 like `mossnet.tiling`
+/// so small images are repeated, not interpolated. Accumulates in float64 like `mossnet.core.tiling`
 /// (rows first, then columns) and returns float32 NCHW `(1, 3, T, T)`.
 public extension RGBImage {
     func thumbnail(side t: Int) -> [Float] {

@@ -1,6 +1,6 @@
 import Foundation
 
-/// The tiling rules of docs/tiling.md (rules 1-4), ported from `mossnet/tiling.py`. The values
+/// The tiling rules of docs/tiling.md (rules 1-4), ported from `mossnet/core/tiling.py`. The values
 /// always come from an artifact's manifest, never from constants in the app.
 public struct TilingConfig: Equatable, Hashable, Sendable {
     public let scale: Int

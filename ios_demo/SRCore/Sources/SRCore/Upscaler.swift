@@ -19,7 +19,7 @@ public enum UpscaleError: LocalizedError, Equatable, CustomStringConvertible {
     public var errorDescription: String? { description }
 }
 
-/// The tiled driver (`upscale_tiled` in mossnet/tiling.py): one context call on the thumbnail,
+/// The tiled driver (`upscale_tiled` in mossnet/core/tiling.py): one context call on the thumbnail,
 /// then per tile in plan order: extract (rule 3), normalize (rule 6), run the patch program,
 /// round (rule 6) and write only the owned pixels (rule 4). Only one tile's tensors are alive
 /// at a time, so memory stays bounded at any image size (the output image aside).

@@ -16,7 +16,7 @@ enum Conformance {
 
     private static let loaded: Result<Vectors, Error> = Result {
         guard let data = FileManager.default.contents(atPath: url.path) else {
-            throw VectorsError("\(url.path) is missing: run `.venv/bin/python -m mossnet.conformance`")
+            throw VectorsError("\(url.path) is missing: run `.venv/bin/python -m mossnet.tools.conformance`")
         }
         let v = try JSONDecoder().decode(Vectors.self, from: data)
         guard v.format == "mossnet-conformance", v.format_version == 1 else {

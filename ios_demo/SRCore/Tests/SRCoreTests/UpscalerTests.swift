@@ -38,9 +38,10 @@ final class UpscalerTests: XCTestCase {
 
     func testCancelledBeforeStartCallsNothing() async throws {
         let runner = FakeRunner(tiling: tiling, modulation: [1])
+        let (upscaler, input) = (Upscaler(tiling: tiling, runner: runner), image(9, 9))  // no `self` in the task
         let task = Task {
             withUnsafeCurrentTask { $0?.cancel() }
-            return try await Upscaler(tiling: self.tiling, runner: runner).upscale(self.image(9, 9))
+            return try await upscaler.upscale(input)
         }
         await XCTAssertThrowsAsync(try await task.value)
         XCTAssertEqual(runner.patchCalls, 0)

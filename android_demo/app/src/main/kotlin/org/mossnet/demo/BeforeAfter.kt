@@ -1,6 +1,5 @@
 package org.mossnet.demo
 
-import android.graphics.Bitmap
 import androidx.compose.foundation.Canvas
 import androidx.compose.foundation.Image
 import androidx.compose.foundation.background
@@ -14,28 +13,28 @@ import androidx.compose.material3.Text
 import androidx.compose.runtime.Composable
 import androidx.compose.runtime.getValue
 import androidx.compose.runtime.mutableFloatStateOf
-import androidx.compose.runtime.remember
+import androidx.compose.runtime.saveable.rememberSaveable
 import androidx.compose.runtime.setValue
 import androidx.compose.ui.Alignment
 import androidx.compose.ui.Modifier
 import androidx.compose.ui.draw.drawWithContent
 import androidx.compose.ui.geometry.Offset
 import androidx.compose.ui.graphics.Color
-import androidx.compose.ui.graphics.asImageBitmap
+import androidx.compose.ui.graphics.ImageBitmap
 import androidx.compose.ui.graphics.drawscope.clipRect
 import androidx.compose.ui.input.pointer.pointerInput
 import androidx.compose.ui.layout.ContentScale
+import androidx.compose.ui.tooling.preview.Preview
 import androidx.compose.ui.unit.dp
 
 /**
  * Before/after with a draggable split: the input (stretched by the display, bilinear) left of
  * the line, the x-scale output right of it. Both are fitted into the same box, so they align.
+ * The split position is saved with the instance state, so it survives rotation.
  */
 @Composable
-fun BeforeAfter(before: Bitmap, after: Bitmap, modifier: Modifier = Modifier) {
-    var split by remember { mutableFloatStateOf(0.5f) }
-    val beforeImage = remember(before) { before.asImageBitmap() }
-    val afterImage = remember(after) { after.asImageBitmap() }
+fun BeforeAfter(before: ImageBitmap, after: ImageBitmap, modifier: Modifier = Modifier) {
+    var split by rememberSaveable { mutableFloatStateOf(0.5f) }
     Box(
         modifier
             .pointerInput(Unit) {
@@ -46,9 +45,9 @@ fun BeforeAfter(before: Bitmap, after: Bitmap, modifier: Modifier = Modifier) {
             }
             .pointerInput(Unit) { detectTapGestures { split = (it.x / size.width).coerceIn(0f, 1f) } },
     ) {
-        Image(afterImage, contentDescription = "After", modifier = Modifier.fillMaxSize(), contentScale = ContentScale.Fit)
+        Image(after, contentDescription = "After", modifier = Modifier.fillMaxSize(), contentScale = ContentScale.Fit)
         Image(
-            beforeImage,
+            before,
             contentDescription = "Before",
             modifier = Modifier.fillMaxSize().drawWithContent {
                 clipRect(right = size.width * split) { this@drawWithContent.drawContent() }
@@ -72,4 +71,10 @@ private fun Label(text: String, modifier: Modifier) {
         color = Color.White,
         style = MaterialTheme.typography.labelMedium,
     )
+}
+
+@Preview(showBackground = true, widthDp = 320, heightDp = 240)
+@Composable
+private fun BeforeAfterPreview() = MaterialTheme {
+    BeforeAfter(ImageBitmap(64, 48), ImageBitmap(256, 192), Modifier.fillMaxSize())
 }

@@ -17,8 +17,14 @@ class ExecuTorchPatchRunner(ptePath: String, private val manifest: Manifest) : P
     private val module: Module = Module.load(ptePath)
 
     init {
-        // Load both methods now, on the caller's background thread, rather than on the first tile.
-        for (method in METHODS) module.loadMethod(method)
+        try {
+            // Load both methods now, on the caller's background thread, rather than on the first
+            // tile, and refuse the model here if either fails (e.g. a .pte newer than this runtime).
+            for (method in METHODS) checkLoaded(method, module.loadMethod(method))
+        } catch (e: Throwable) {
+            module.destroy()
+            throw e
+        }
     }
 
     override fun context(thumbnail: FloatArray): FloatArray = run("context", thumbnail)
@@ -32,7 +38,9 @@ class ExecuTorchPatchRunner(ptePath: String, private val manifest: Manifest) : P
         val args = inputs.mapIndexed { i, data ->
             EValue.from(tensor(data, signature.inputs[i], manifest.inputQuant(method, i)))
         }
-        val out = module.execute(method, *args.toTypedArray())[0].toTensor()
+        val outputs = module.execute(method, *args.toTypedArray())
+        check(outputs.isNotEmpty()) { "$method returned no output" }
+        val out = outputs[0].toTensor()
         val spec = signature.outputs[0]
         val result = manifest.outputQuant(method, 0)?.dequantize(out.dataAsByteArray) ?: out.dataAsFloatArray
         check(result.size == spec.elementCount) { "$method returned ${result.size} values, not ${spec.shape}" }
@@ -50,5 +58,25 @@ class ExecuTorchPatchRunner(ptePath: String, private val manifest: Manifest) : P
 
     private companion object {
         val METHODS = listOf("context", "upscale_patch")
+
+        /**
+         * `Module.loadMethod` returns the runtime's error code up to ExecuTorch 1.2 (0 = Ok) and
+         * throws `ExecutorchRuntimeException` itself from 1.3 on (returning Unit): this accepts
+         * both, so the pin in gradle.properties can move either way without a code change.
+         */
+        fun checkLoaded(method: String, result: Any?) {
+            if (result is Int && result != 0) {
+                throw IllegalStateException(
+                    "ExecuTorch could not load method '$method' (error 0x${Integer.toHexString(result)}" +
+                        (LOAD_ERRORS[result]?.let { ": $it" } ?: "") + "). Was the .pte exported by a newer ExecuTorch?")
+            }
+        }
+
+        /** runtime/core/error.h codes that loading can return. */
+        val LOAD_ERRORS = mapOf(
+            0x01 to "Internal", 0x02 to "InvalidState", 0x10 to "NotSupported", 0x12 to "InvalidArgument",
+            0x14 to "OperatorMissing", 0x20 to "NotFound", 0x21 to "MemoryAllocationFailed",
+            0x23 to "InvalidProgram", 0x30 to "DelegateInvalidCompatibility",
+        )
     }
 }

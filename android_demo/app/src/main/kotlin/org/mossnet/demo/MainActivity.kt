@@ -20,89 +20,159 @@ import androidx.compose.material3.LinearProgressIndicator
 import androidx.compose.material3.MaterialTheme
 import androidx.compose.material3.OutlinedButton
 import androidx.compose.material3.Scaffold
+import androidx.compose.material3.SnackbarHost
+import androidx.compose.material3.SnackbarHostState
 import androidx.compose.material3.Text
 import androidx.compose.runtime.Composable
+import androidx.compose.runtime.LaunchedEffect
 import androidx.compose.runtime.getValue
+import androidx.compose.runtime.produceState
 import androidx.compose.runtime.remember
 import androidx.compose.ui.Alignment
 import androidx.compose.ui.Modifier
+import androidx.compose.ui.graphics.ImageBitmap
 import androidx.compose.ui.graphics.asImageBitmap
 import androidx.compose.ui.layout.ContentScale
+import androidx.compose.ui.platform.testTag
 import androidx.compose.ui.text.style.TextAlign
+import androidx.compose.ui.tooling.preview.Preview
 import androidx.compose.ui.unit.dp
 import androidx.lifecycle.compose.collectAsStateWithLifecycle
 import androidx.lifecycle.viewmodel.compose.viewModel
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.withContext
+import org.mossnet.core.ModelStatus
+import org.mossnet.core.Phase
+import org.mossnet.core.RgbImage
+import org.mossnet.core.UpscaleState
+import org.mossnet.core.UpscaleText
 
 class MainActivity : ComponentActivity() {
     override fun onCreate(savedInstanceState: Bundle?) {
         super.onCreate(savedInstanceState)
         enableEdgeToEdge()
-        setContent { MaterialTheme { UpscaleScreen() } }
+        setContent { MaterialTheme { UpscaleRoute() } }
     }
 }
 
-/** Pick a photo, watch the tiles progress (or cancel), compare before/after, save. */
+/** The screen bound to its ViewModel (which survives rotation): state in, events out. */
 @Composable
-fun UpscaleScreen(vm: UpscaleViewModel = viewModel()) {
+fun UpscaleRoute(vm: UpscaleViewModel = viewModel()) {
     val state by vm.state.collectAsStateWithLifecycle()
+    val snackbar = remember { SnackbarHostState() }
+    LaunchedEffect(vm) { vm.errors.collect { snackbar.showSnackbar(it) } } // each error once
     val picker = rememberLauncherForActivityResult(PickVisualMedia()) { uri -> if (uri != null) vm.pick(uri) }
-    Scaffold { padding ->
+    UpscaleScreen(
+        state = state,
+        before = rememberDisplayImage(state.input),
+        after = rememberDisplayImage(state.output),
+        onPick = { picker.launch(PickVisualMediaRequest(PickVisualMedia.ImageOnly)) },
+        onCancel = vm::cancel,
+        onSave = vm::save,
+        snackbar = snackbar,
+    )
+}
+
+/** The core's pixels as a Compose image, converted off the main thread (16 MP = 64 MB). */
+@Composable
+private fun rememberDisplayImage(image: RgbImage?): ImageBitmap? {
+    val bitmap by produceState<ImageBitmap?>(initialValue = null, image) {
+        value = image?.let { withContext(Dispatchers.Default) { it.toBitmap().asImageBitmap() } }
+    }
+    return bitmap
+}
+
+/**
+ * Pick a photo, watch the tiles progress (or cancel), compare before/after, save. Stateless:
+ * everything it shows comes from [state] and the two display images, everything it does goes
+ * out through the callbacks, so it previews and tests without a model or a ViewModel.
+ */
+@Composable
+fun UpscaleScreen(
+    state: UpscaleState,
+    before: ImageBitmap?,
+    after: ImageBitmap?,
+    onPick: () -> Unit,
+    onCancel: () -> Unit,
+    onSave: () -> Unit,
+    modifier: Modifier = Modifier,
+    snackbar: SnackbarHostState = remember { SnackbarHostState() },
+) {
+    Scaffold(modifier, snackbarHost = { SnackbarHost(snackbar) }) { padding ->
         Column(
             Modifier.padding(padding).padding(16.dp).fillMaxSize(),
             verticalArrangement = Arrangement.spacedBy(12.dp),
         ) {
             Text("MossNet super-resolution", style = MaterialTheme.typography.titleLarge)
             Text(
-                state.modelError ?: state.modelLabel ?: "Loading model…",
+                UpscaleText.model(state),
+                modifier = Modifier.testTag("model"),
                 style = MaterialTheme.typography.bodySmall,
-                color = if (state.modelError != null) MaterialTheme.colorScheme.error else MaterialTheme.colorScheme.onSurfaceVariant,
+                color = if (state.model is ModelStatus.Failed) MaterialTheme.colorScheme.error
+                else MaterialTheme.colorScheme.onSurfaceVariant,
             )
             Box(Modifier.weight(1f).fillMaxWidth(), contentAlignment = Alignment.Center) {
-                val input = state.input
-                val output = state.output
                 when {
-                    input != null && output != null -> BeforeAfter(input, output, Modifier.fillMaxSize())
-                    input != null -> {
-                        val image = remember(input) { input.asImageBitmap() }
-                        Image(image, contentDescription = "Input", modifier = Modifier.fillMaxSize(), contentScale = ContentScale.Fit)
-                    }
+                    before != null && after != null -> BeforeAfter(before, after, Modifier.fillMaxSize())
+                    before != null -> Image(before, contentDescription = "Input", modifier = Modifier.fillMaxSize(),
+                        contentScale = ContentScale.Fit)
                     else -> Text(
                         "Pick a photo: it is upscaled x${state.scale ?: "?"} on this phone, tile by tile.",
                         textAlign = TextAlign.Center,
                     )
                 }
             }
-            if (state.running) {
-                val fraction = if (state.tilesTotal > 0) state.tilesDone.toFloat() / state.tilesTotal else 0f
-                LinearProgressIndicator(progress = { fraction }, modifier = Modifier.fillMaxWidth())
-                Text(if (state.tilesTotal > 0) "Tile ${state.tilesDone} of ${state.tilesTotal}" else "Preparing…")
+            if (state.phase == Phase.RUNNING) {
+                LinearProgressIndicator(progress = { state.progress }, modifier = Modifier.fillMaxWidth().testTag("progress"))
             }
-            ResultLine(state)
+            UpscaleText.progress(state)?.let { Text(it) }
+            UpscaleText.result(state)?.let { Text(it, style = MaterialTheme.typography.bodyMedium) }
             state.message?.let { Text(it, style = MaterialTheme.typography.bodyMedium) }
             Row(horizontalArrangement = Arrangement.spacedBy(8.dp)) {
-                Button(
-                    onClick = { picker.launch(PickVisualMediaRequest(PickVisualMedia.ImageOnly)) },
-                    enabled = state.modelLabel != null && !state.running,
-                ) { Text("Pick photo") }
-                if (state.running) {
-                    OutlinedButton(onClick = vm::cancel) { Text("Cancel") }
+                Button(onClick = onPick, enabled = state.canPick) { Text("Pick photo") }
+                if (state.phase == Phase.RUNNING || state.phase == Phase.DECODING) {
+                    OutlinedButton(onClick = onCancel, enabled = state.canCancel) { Text("Cancel") }
                 } else {
-                    OutlinedButton(onClick = vm::save, enabled = state.output != null) { Text("Save to gallery") }
+                    OutlinedButton(onClick = onSave, enabled = state.canSave) { Text("Save to gallery") }
                 }
             }
         }
     }
 }
 
-/** "812 ms · 12 tiles · 640x480 → 2560x1920" under the comparison, plus the model line. */
+private const val PREVIEW_LABEL = "mossnet-xs x4 · int8-ptq · ExecuTorch 1.5.1 (XNNPACK)"
+private val previewReady = UpscaleState(model = ModelStatus.Ready(PREVIEW_LABEL, 4, null))
+
+@Preview(showBackground = true, name = "Ready")
 @Composable
-private fun ResultLine(state: UpscaleUiState) {
-    val input = state.input ?: return
-    val output = state.output ?: return
-    val ms = state.latencyMs ?: return
-    Text(
-        "$ms ms · ${state.tilesTotal} tiles · ${input.width}x${input.height} → ${output.width}x${output.height}\n" +
-            (state.modelLabel ?: ""),
-        style = MaterialTheme.typography.bodyMedium,
+private fun UpscaleScreenReadyPreview() = MaterialTheme {
+    UpscaleScreen(previewReady, before = null, after = null, onPick = {}, onCancel = {}, onSave = {})
+}
+
+@Preview(showBackground = true, name = "Running, tile 3 of 12")
+@Composable
+private fun UpscaleScreenRunningPreview() = MaterialTheme {
+    val input = RgbImage(64, 48)
+    UpscaleScreen(
+        previewReady.copy(phase = Phase.RUNNING, input = input, tilesDone = 3, tilesTotal = 12),
+        before = ImageBitmap(64, 48), after = null, onPick = {}, onCancel = {}, onSave = {},
+    )
+}
+
+@Preview(showBackground = true, name = "Done")
+@Composable
+private fun UpscaleScreenDonePreview() = MaterialTheme {
+    UpscaleScreen(
+        previewReady.copy(input = RgbImage(64, 48), output = RgbImage(256, 192), tilesTotal = 1, latencyMs = 41),
+        before = ImageBitmap(64, 48), after = ImageBitmap(256, 192), onPick = {}, onCancel = {}, onSave = {},
+    )
+}
+
+@Preview(showBackground = true, name = "Model refused")
+@Composable
+private fun UpscaleScreenRefusedPreview() = MaterialTheme {
+    UpscaleScreen(
+        UpscaleState(model = ModelStatus.Failed("artifact SHA-256 does not match its manifest (modified or corrupt)")),
+        before = null, after = null, onPick = {}, onCancel = {}, onSave = {},
     )
 }

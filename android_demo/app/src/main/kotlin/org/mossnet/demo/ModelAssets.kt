@@ -3,19 +3,9 @@ package org.mossnet.demo
 import android.content.Context
 import org.mossnet.core.ArtifactHash
 import org.mossnet.core.Manifest
-import java.io.File
-
-/** A verified model, ready to run, and what the screen says about it. */
-class LoadedModel(val manifest: Manifest, val runner: ExecuTorchPatchRunner, val fileName: String) {
-    /** e.g. "mossnet-xs x4 · int8-ptq · ExecuTorch 1.5.1 (XNNPACK)", all from the manifest. */
-    val label: String
-        get() {
-            val toolkit = manifest.toolkit
-            val runtime = listOfNotNull("ExecuTorch", toolkit["executorch"]).joinToString(" ")
-            val backend = toolkit["backend"]?.let { " ($it)" } ?: ""
-            return "${manifest.arch} x${manifest.scale} · ${manifest.precision} · $runtime$backend"
-        }
-}
+import org.mossnet.core.ModelLabel
+import org.mossnet.core.ReadyModel
+import org.mossnet.core.RuntimeCompat
 
 class ModelMissingException(message: String) : Exception(message)
 
@@ -30,20 +20,23 @@ object ModelAssets {
     /**
      * Copies the `.pte` to app storage (ExecuTorch loads from a file path), refuses it unless its
      * manifest is schema v1 for ExecuTorch and its SHA-256 matches, then loads both methods.
-     * Blocking: call it off the main thread.
+     * Blocking: the core's controller calls it on its worker thread.
      */
-    fun load(context: Context): LoadedModel {
+    fun load(context: Context): ReadyModel {
         val names = context.assets.list("").orEmpty().toSet()
         val pte = names.filter { it.endsWith(".pte") && "$it$MANIFEST_SUFFIX" in names }.minOrNull()
             ?: throw ModelMissingException(
                 "No model in the app's assets. Export one with `python -m targets.executorch export " +
                     "--out android_demo/app/src/main/assets` and rebuild (see README).")
-        val file = File(context.filesDir, pte)
-        val partial = File(context.filesDir, "$pte.partial")
+        val file = java.io.File(context.filesDir, pte)
+        val partial = java.io.File(context.filesDir, "$pte.partial")
         context.assets.open(pte).use { input -> partial.outputStream().use { input.copyTo(it) } }
         check(partial.renameTo(file)) { "could not move the model into ${file.parent}" }
         val text = context.assets.open(pte + MANIFEST_SUFFIX).bufferedReader().use { it.readText() }
         val manifest = Manifest.load(text, RUNTIME, scale = null) { ArtifactHash.of(file) }
-        return LoadedModel(manifest, ExecuTorchPatchRunner(file.absolutePath, manifest), pte)
+        // The runtime this APK links (gradle.properties) against the exporter recorded in the manifest.
+        val warning = RuntimeCompat.warning(manifest.toolkit["executorch"], BuildConfig.EXECUTORCH_VERSION)
+        val runner = ExecuTorchPatchRunner(file.absolutePath, manifest)
+        return ReadyModel(manifest.tiling, runner, ModelLabel.executorch(manifest), warning)
     }
 }

@@ -5,7 +5,7 @@ import kotlin.math.min
 
 /**
  * The tiling of one exported model, read from its manifest (never hard-coded in the app).
- * Rules: docs/tiling.md; the Python original is mossnet/tiling.py.
+ * Rules: docs/tiling.md; the Python original is mossnet/core/tiling.py.
  */
 data class TilingConfig(val scale: Int, val patch: Int, val halo: Int, val align: Int, val thumb: Int) {
     init {
@@ -83,7 +83,7 @@ fun extractPatch(image: RgbImage, tile: Tile, t: TilingConfig,
 
 /**
  * Rule 5: the adaptive average pool of the whole image to `thumb x thumb`, NCHW `(1, 3, T, T)`.
- * Accumulates in double, rows first then columns (as mossnet/tiling.py), narrows at the end.
+ * Accumulates in double, rows first then columns (as mossnet/core/tiling.py), narrows at the end.
  */
 fun thumbnail(image: RgbImage, thumb: Int): FloatArray {
     val h = image.height

@@ -1,7 +1,7 @@
 package org.mossnet.core
 
 /**
- * The tiled driver (mossnet.tiling.upscale_tiled): one context call on the whole image's
+ * The tiled driver (mossnet.core.tiling.upscale_tiled): one context call on the whole image's
  * thumbnail, then one patch call per tile, stitching only owned pixels. Memory stays at one
  * tile's tensors plus the output image, whatever the input size.
  *

@@ -7,7 +7,7 @@ import java.util.Base64
 
 /**
  * The shared conformance vectors (tests/conformance/vectors.json, written by
- * `python -m mossnet.conformance`; format in docs/conformance.md). Found through the
+ * `python -m mossnet.tools.conformance`; format in docs/conformance.md). Found through the
  * `mossnet.vectors` system property, else by walking up from the working directory.
  */
 object Vectors {
