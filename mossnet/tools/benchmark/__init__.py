@@ -1,6 +1,8 @@
-"""``python -m mossnet.bench``: speed, memory, size and quality of every MossNet build.
+"""``python -m mossnet.tools.bench``: speed, memory, size and quality of every MossNet build.
 
-One module per job: ``methods`` (what is measured and how each one is loaded), ``artifacts``
-(build or reuse exported artifacts through the real exporters), ``inputs`` (job sizes and test
-images), ``timing``, ``rss`` + ``child`` (peak memory, one job per fresh process), ``stream``
-(row-streaming output), ``quality``, ``machine``, ``published``, ``report`` and ``plots``."""
+``methods`` (what is measured: registry builds plus baselines, and how each is loaded),
+``stages`` (build, threads, latency, sweep, memory, profile, quality: each returns its own part
+of the results), ``child`` + ``rss`` (one measurement per fresh process), ``profile`` (ETDump),
+``stream`` (row-streaming output), ``inputs``, ``baselines``, ``published``, ``machine`` (and
+the load), ``verdict`` (the issue's targets), ``tables`` + ``report`` (Markdown, rendered from the
+results file) and ``plots``."""

@@ -29,7 +29,7 @@ def espcn_upscale(scale: int = 4):
     """Whole-image ESPCN on BT.601 Y; returns the Y output as gray RGB (speed only)."""
     import torch
 
-    from mossnet.metrics import rgb_to_y
+    from mossnet.core.metrics import rgb_to_y
     net = espcn(scale)
 
     @torch.inference_mode()
@@ -43,10 +43,18 @@ def espcn_upscale(scale: int = 4):
 
 def espcn_budget(scale: int = 4, lr_side: int = 256) -> tuple[int, float]:
     """(parameters, GFLOPs at lr_side^2 LR) by torch's FlopCounterMode, the convention of
-    ``mossnet.info.count_flops`` (2 FLOPs per multiply-add, convolutions only)."""
+    ``mossnet.tools.info.count_flops`` (2 FLOPs per multiply-add, convolutions only)."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
     net = espcn(scale)
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         net(torch.rand(1, 1, lr_side, lr_side))
     return sum(p.numel() for p in net.parameters()), counter.get_total_flops() / 1e9
+
+
+def matlab_bicubic(scale: int):
+    from mossnet.core.evaluation import bicubic_upscale
+    return bicubic_upscale(scale)
+
+
+BASELINE_LOADERS = {"bicubic-pil": pil_bicubic, "bicubic-matlab": matlab_bicubic, "espcn": espcn_upscale}

@@ -5,12 +5,12 @@ the repository's sample card resized (PIL bicubic) to the job's LR size: determi
 no dependency on ../shared for the speed and memory parts."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 from PIL import Image
 
-SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sample.png"
+from mossnet.core.paths import EXAMPLES
+
+SAMPLE = EXAMPLES / "sample.png"
 
 # name -> LR (width, height) for x4; the output is 4x that.
 SIZES = {"256x256": (64, 64), "1080p": (480, 270), "4K": (960, 540), "8K": (1920, 1080)}

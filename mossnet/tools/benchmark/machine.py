@@ -1,10 +1,15 @@
-"""What the numbers were measured on: CPU (lscpu), memory, load, versions, and whether other
-heavy processes (e.g. ``mossnet.train``) shared the cores while the benchmark ran."""
+"""What the numbers were measured on (CPU, memory, versions) and under what load: the load
+average at start and end, sampled during the run, and the CPU time other processes took from
+the machine while the benchmark ran (all busy CPU time from /proc/stat minus the benchmark's
+own, children included)."""
 from __future__ import annotations
 
 import os
 import platform
+import resource
 import subprocess
+import threading
+import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -19,24 +24,9 @@ def lscpu() -> dict:
     return {k: fields[k].strip() for k in keep if k in fields}
 
 
-def other_jobs() -> list[str]:
-    """Command lines of other running processes that look like training or benchmarks."""
-    jobs, me = [], os.getpid()
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            if int(proc.name) in (me, os.getppid()):
-                continue
-            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
-        except OSError:
-            continue
-        if "mossnet.train" in cmd or "quantize.qat" in cmd:
-            jobs.append(cmd[:160])
-    return sorted(jobs)
-
-
 def memory_gib() -> float | None:
     try:
-        kib = int(next(l for l in open("/proc/meminfo") if l.startswith("MemTotal")).split()[1])
+        kib = int(next(line for line in open("/proc/meminfo") if line.startswith("MemTotal")).split()[1])
         return round(kib / 2 ** 20, 1)
     except (OSError, StopIteration, ValueError):
         return None
@@ -57,13 +47,55 @@ def describe() -> dict:
     return {"cpu": cpu.get("Model name", platform.processor() or platform.machine()),
             "cpus": int(cpu.get("CPU(s)", os.cpu_count() or 1)), "lscpu": cpu,
             "memory_gib": memory_gib(), "system": f"{platform.system()} {platform.release()}",
-            "load_average_start": [round(x, 2) for x in os.getloadavg()],
-            "concurrent_jobs": other_jobs(), "versions": versions()}
+            "versions": versions()}
 
 
-def summary_line(m: dict) -> str:
-    jobs = len(m.get("concurrent_jobs", []))
-    shared = (f"; {jobs} training job(s) shared the cores (load average {m['load_average_start'][0]:.1f} "
-              f"at start, {m.get('load_average_end', ['?'])[0]} at end)") if jobs else \
-        f"; load average {m['load_average_start'][0]:.1f} at start"
-    return f"{m['cpu']}, {m['cpus']} CPUs, {m['memory_gib']} GiB, {m['system']}{shared}"
+def busy_cpu_s() -> float | None:
+    """CPU seconds the whole machine spent busy since boot (/proc/stat, all but idle and iowait)."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
+    except (OSError, ValueError, IndexError):
+        return None
+    user, nice, system, idle, iowait, irq, softirq, steal = fields
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_s() -> float:
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+class LoadMonitor:
+    """Samples the 1-minute load average every ``every`` seconds from start to ``stop``."""
+
+    def __init__(self, every: float = 15.0):
+        self.every, self.samples, self._stop = every, [], threading.Event()
+        self.start_load = [round(x, 2) for x in os.getloadavg()]
+        self._t0, self._busy0, self._own0 = time.monotonic(), busy_cpu_s(), own_cpu_s()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            self.samples.append(round(os.getloadavg()[0], 2))
+
+    def stop(self) -> dict:
+        self._stop.set()
+        wall, busy = time.monotonic() - self._t0, busy_cpu_s()
+        s = sorted(self.samples) or [round(os.getloadavg()[0], 2)]
+        others = None if busy is None or self._busy0 is None else \
+            max(0.0, (busy - self._busy0) - (own_cpu_s() - self._own0)) / wall
+        return {"load_average_start": self.start_load, "load_average_end": [round(x, 2) for x in os.getloadavg()],
+                "load_1min_sampled": {"every_s": self.every, "min": s[0], "median": s[len(s) // 2], "max": s[-1]},
+                "other_processes_cpus": None if others is None else round(others, 2),
+                "benchmark_cpus": round((own_cpu_s() - self._own0) / wall, 2)}
+
+
+def summary_line(m: dict, load: dict) -> str:
+    sampled = load.get("load_1min_sampled", {})
+    others = load.get("other_processes_cpus")
+    return (f"{m['cpu']}, {m['cpus']} CPUs, {m['memory_gib']} GiB, {m['system']}; load average (1 min) "
+            f"{load['load_average_start'][0]:.2f} at start, {load['load_average_end'][0]:.2f} at end, "
+            f"{sampled.get('min', 0):.2f}-{sampled.get('max', 0):.2f} during the run (median "
+            f"{sampled.get('median', 0):.2f})" + ("" if others is None else
+                                                  f"; other processes used {others:.2f} CPUs on average"))

@@ -1,142 +1,144 @@
-"""What the benchmark measures (one ``MethodSpec`` per model x runtime x precision) and how
-each one is loaded into an LR -> SR function. Heavy imports happen inside the loaders, so a
-memory child only imports the runtime it measures."""
+"""What the benchmark measures, named by the runtime registry.
+
+A method is a registry key ``RUNTIME:PRECISION`` (``executorch:int8-ptq``, ``tflite:int8``,
+``pytorch:fp32`` ...), ``pytorch:fp32:whole`` (the float model on the whole image, untiled), or
+one of the benchmark's own non-MossNet baselines (``BASELINES``). Runtimes and precisions come
+from ``targets.registry``; this module lists none. Artifacts are located through
+``targets.store.ArtifactStore`` (the build stage makes them first); heavy imports happen inside
+``load``, so a child process imports only the runtime it measures."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from targets.runtime import Precision, Runtime
+
+# key -> (label, timed, quality): no download, no trained weights of another SR model offline
+BASELINES = {
+    "bicubic-pil": ("bicubic (PIL)", True, True),
+    "bicubic-matlab": ("bicubic (MATLAB-compatible, eval protocol)", False, True),
+    "espcn": ("ESPCN architecture, random weights (speed only)", True, False),
+}
+WHOLE = ":whole"  # suffix: the float model on the whole image (no tiling)
+REFERENCE = "pytorch:fp32"  # speed-ups and output parity are against this
+HEADLINE = "executorch:int8-ptq"  # the build the issue's targets are about
+
 
 @dataclass(frozen=True)
-class MethodSpec:
+class Method:
     key: str
     label: str
-    runtime: str  # pytorch, executorch, tflite, coreml, PIL, torch
-    precision: str
-    model: str = "MossNet"  # MossNet (the checkpoint), bicubic, ESPCN
-    tiled: bool = True  # runs through mossnet.tiling.upscale_tiled
-    timed: bool = True  # False: no meaningful latency here (Core ML's MIL interpreter)
+    runtime: Runtime | None = None  # None: a baseline
+    precision: Precision | None = None
+    tiled: bool = False
+    timed: bool = True
     quality: bool = True
-    artifact: bool = False  # needs an exported artifact
+
+    @property
+    def exported(self) -> bool:
+        return self.runtime is not None and self.runtime.exports
+
+    @property
+    def threads_by(self) -> Runtime | None:
+        """The runtime whose thread count this method runs with (ESPCN runs in PyTorch)."""
+        if self.key != "espcn":
+            return self.runtime
+        from targets import registry  # imports torch (mossnet.core.pipeline): not for PIL bicubic
+        return registry.get("pytorch")
 
 
-SPECS = [
-    MethodSpec("bicubic-pil", "bicubic (PIL)", "PIL", "uint8", model="bicubic", tiled=False),
-    MethodSpec("bicubic-matlab", "bicubic (MATLAB-compatible, eval protocol)", "torch", "float64",
-               model="bicubic", tiled=False, timed=False),
-    MethodSpec("espcn-untrained", "ESPCN architecture, random weights (speed only)", "pytorch", "fp32",
-               model="ESPCN", tiled=False, quality=False),
-    MethodSpec("pytorch-fp32", "PyTorch eager fp32, tiled", "pytorch", "fp32"),
-    MethodSpec("pytorch-fp32-whole", "PyTorch eager fp32, whole image", "pytorch", "fp32", tiled=False,
-               quality=False),
-    MethodSpec("executorch-fp32", "ExecuTorch fp32 (XNNPACK)", "executorch", "fp32", artifact=True),
-    MethodSpec("executorch-int8-ptq", "ExecuTorch int8 PTQ (XNNPACK)", "executorch", "int8-ptq", artifact=True),
-    MethodSpec("executorch-int8-qat", "ExecuTorch int8 QAT (XNNPACK)", "executorch", "int8-qat", artifact=True),
-    MethodSpec("tflite-fp32", "LiteRT fp32", "tflite", "fp32", artifact=True),
-    MethodSpec("tflite-int8", "LiteRT int8", "tflite", "int8", artifact=True),
-    MethodSpec("coreml-fp16", "Core ML fp16 (MIL interpreter)", "coreml", "fp16", artifact=True, timed=False),
-    MethodSpec("coreml-w8a8", "Core ML w8a8 (MIL interpreter)", "coreml", "w8a8", artifact=True, timed=False),
-]
-BY_KEY = {s.key: s for s in SPECS}
-# QAT trains for minutes: measured only when asked for (--methods ... executorch-int8-qat).
-DEFAULT_KEYS = [s.key for s in SPECS if s.key != "executorch-int8-qat"]
-REFERENCE_KEY = "pytorch-fp32"  # speed-ups and output parity are against this
-HEADLINE_KEY = "executorch-int8-ptq"  # the build the targets are about
+def method(key: str) -> Method:
+    if key in BASELINES:
+        label, timed, quality = BASELINES[key]
+        return Method(key, label, timed=timed, quality=quality)
+    from targets import registry
+    whole = key.endswith(WHOLE)
+    rt, precision = registry.build(key[:-len(WHOLE)] if whole else key)
+    if whole and rt.name != "pytorch":
+        raise ValueError(f"{key}: only pytorch runs the whole image")
+    label = rt.label if precision.name in rt.label else f"{rt.label} {precision.name}"
+    if rt.name == "pytorch":
+        label += ", whole image" if whole else ", tiled"
+    return Method(f"{rt.name}:{precision.name}{WHOLE if whole else ''}", label, rt, precision,
+                  tiled=not whole, timed=rt.timed, quality=not whole)
+
+
+def all_keys() -> list[str]:
+    from targets import registry
+    keys = list(BASELINES)
+    for rt in registry.RUNTIMES.values():
+        for p in rt.precisions:
+            keys.append(f"{rt.name}:{p.name}")
+            if rt.name == "pytorch":
+                keys.append(f"{rt.name}:{p.name}{WHOLE}")
+    return keys
+
+
+def default_keys() -> list[str]:
+    """Baselines, float PyTorch (tiled and whole) and every exportable build of the registry
+    except those converted from the QAT pipeline (QAT trains for minutes: ask with --methods)."""
+    from targets import registry
+    return [*BASELINES, REFERENCE, REFERENCE + WHOLE,
+            *(f"{rt.name}:{p.name}" for rt, p in registry.builds() if p.quantized_by != "qat")]
 
 
 @dataclass
 class Loaded:
-    spec: MethodSpec
+    method: Method
     upscale: Callable[[np.ndarray], np.ndarray]  # LR uint8 HxWx3 -> SR uint8
-    tiling: object = None  # mossnet.tiling.TilingConfig for tiled methods
-    programs: tuple | None = None  # (context_fn, patch_fn) for tiled methods
-    artifact: Path | None = None
-    manifest: dict = field(default_factory=dict)
+    upscaler: object = None  # mossnet.core.upscaler.Upscaler for tiled methods
+    path: Path | None = None
+
+    @property
+    def tiling(self):
+        return self.upscaler.tiling if self.upscaler is not None else None
 
     def run(self, image: np.ndarray, out=None) -> np.ndarray:
-        """The job: tiled methods write into ``out`` when given (see mossnet.benchmark.stream)."""
-        if self.spec.tiled:
-            from mossnet.tiling import upscale_tiled
-            return upscale_tiled(image, *self.programs, self.tiling, out=out)
-        return self.upscale(image)
+        """The job; tiled methods write into ``out`` when given (``stream.PPMStripWriter``)."""
+        return self.upscaler.upscale_rgb(image, out=out) if self.upscaler is not None else self.upscale(image)
 
 
-def set_threads(runtime: str, threads: int | None) -> str:
-    """Apply the thread count where the runtime exposes one; say what was done.
-
-    ExecuTorch: call this before the process runs its first ExecuTorch program; resizing the
-    XNNPACK thread pool after it has run crashed the process (executorch 1.5.1, measured), so
-    the benchmark compares thread counts in fresh processes."""
-    if not threads:
-        return "runtime default"
-    if runtime in ("pytorch", "torch"):
-        import torch
-        torch.set_num_threads(threads)
-        return f"{threads} (torch.set_num_threads)"
-    if runtime == "executorch":
-        from executorch.extension.pybindings import _C
-        _C._unsafe_reset_threadpool(threads)
-        return f"{threads} (ExecuTorch threadpool)"
-    if runtime == "tflite":
-        return "1 (targets.tflite.runner creates the Interpreter without num_threads)"
-    return "n/a"
+def artifact_path(m: Method, ckpt: str | Path, root: str | Path, patch: int | None = None) -> Path:
+    """Where the method's model is: the checkpoint, a quantized pipeline, or a store artifact."""
+    from mossnet.core.tiling import DEFAULT_PATCH
+    from targets.store import ArtifactStore
+    store = ArtifactStore(root)
+    if not m.exported:
+        return Path(store.pipeline_dir(ckpt, m.precision.quantized_by, patch)) if m.precision.quantized_by \
+            else Path(ckpt)
+    found = store.find(m.runtime, m.precision, ckpt, patch or DEFAULT_PATCH)
+    if found is None:
+        raise FileNotFoundError(f"no {m.key} artifact of {ckpt} under {root} (patch {patch or DEFAULT_PATCH})")
+    return found
 
 
-def load(spec: MethodSpec, ckpt: str | Path, artifacts: Path | None = None, patch: int | None = None) -> Loaded:
-    """Load one method. ``artifacts``/``patch`` locate an already built artifact
-    (``mossnet.benchmark.artifacts.ensure_artifact`` builds them first)."""
-    if spec.key == "bicubic-pil":
-        from .baselines import pil_bicubic
-        return Loaded(spec, pil_bicubic(4))
-    if spec.key == "bicubic-matlab":
-        from mossnet.eval import bicubic_upscale
-        return Loaded(spec, bicubic_upscale(4))
-    if spec.key == "espcn-untrained":
-        from .baselines import espcn_upscale
-        return Loaded(spec, espcn_upscale(4))
-    if spec.runtime == "pytorch":
-        from mossnet.checkpoint import load_model
-        from mossnet.pipeline import model_tiling, torch_programs, upscale_whole
+def load(m: Method, ckpt: str | Path, root: str | Path = "artifacts", patch: int | None = None) -> Loaded:
+    """Load one method (its artifact must exist: the build stage makes it)."""
+    if m.runtime is None:
+        from .baselines import BASELINE_LOADERS
+        return Loaded(m, BASELINE_LOADERS[m.key](4))
+    if not m.tiled:
+        from mossnet.core.checkpoint import load_model
+        from mossnet.core.pipeline import model_tiling, upscale_whole
         model, _ = load_model(ckpt)
         tiling = model_tiling(model, patch=patch)
-        if not spec.tiled:
-            return Loaded(spec, lambda lr: upscale_whole(model, lr, tiling), tiling=tiling)
-        programs = torch_programs(model, tiling)
-        return Loaded(spec, _tiled(programs, tiling), tiling, programs)
-    from mossnet.tiling import DEFAULT_PATCH
-    from targets.manifest import tiling_of
-    from .artifacts import checkpoint_sha256, find_artifact
-    path = find_artifact(Path(artifacts), spec.runtime, spec.precision, checkpoint_sha256(ckpt),
-                         patch or DEFAULT_PATCH)
-    if path is None:
-        raise FileNotFoundError(f"no {spec.runtime} {spec.precision} artifact of {ckpt} under {artifacts}")
-    runner = __import__(f"targets.{spec.runtime}.runner", fromlist=["load"])
-    programs, manifest = runner.load(path)
-    tiling = tiling_of(manifest)
-    return Loaded(spec, _tiled(programs, tiling), tiling, programs, path, manifest)
+        return Loaded(m, lambda lr: upscale_whole(model, lr, tiling), path=Path(ckpt))
+    path = artifact_path(m, ckpt, root, patch)
+    up = m.runtime.open(path, patch=patch if m.runtime.name == "pytorch" else None)
+    return Loaded(m, up.upscale_rgb, up, path)
 
 
-def _tiled(programs, tiling):
-    from mossnet.tiling import upscale_tiled
-    return lambda lr: upscale_tiled(lr, *programs, tiling)
-
-
-def import_runtime(runtime: str) -> None:
-    """Import what a runtime needs before loading a model: the memory child reports the RSS
-    after this step as the import baseline."""
-    if runtime in ("pytorch", "torch"):
-        import torch  # noqa: F401
-    elif runtime == "executorch":
-        from targets.executorch.runner import load_runtime
-        load_runtime()
-    elif runtime == "tflite":
-        import targets.tflite.runner  # noqa: F401
-        from ai_edge_litert.interpreter import Interpreter  # noqa: F401
-    elif runtime == "coreml":
-        from targets.coreml.runner import coremltools
-        coremltools()
-    else:
+def import_runtime(m: Method) -> None:
+    """What running the method needs, imported (the memory child's import baseline)."""
+    import importlib
+    rt = m.threads_by
+    if rt is None:
         from PIL import Image  # noqa: F401
+        return
+    rt.import_runtime()
+    for module in rt.modules():  # Runtime.import_runtime only checks most of them
+        importlib.import_module(module)

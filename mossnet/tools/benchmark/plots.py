@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mossnet.image_io import atomic_write
+from mossnet.core.image_io import atomic_write
 
 from .inputs import output_megapixels
 from .published import BICUBIC_REFERENCE, PUBLISHED
@@ -36,8 +36,8 @@ def latency(results: dict, path: Path) -> None:
     the memory children), log-log."""
     plt, sizes = _plt(), results["settings"]["sizes"]
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
-    for key, m in results["methods"].items():
-        mem = m.get("memory", {})
+    for key, mem in results.get("memory", {}).items():
+        m = results["methods"][key]
         runs = mem.get("stream") or mem.get("ram") or {}  # tiled: the streamed run; else the only one
         pts = [(output_megapixels(sizes[s]), r["seconds"]) for s, r in runs.items() if r.get("seconds") is not None]
         if pts:
@@ -49,9 +49,10 @@ def latency(results: dict, path: Path) -> None:
 def memory(results: dict, path: Path) -> None:
     plt, sizes = _plt(), results["settings"]["sizes"]
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
-    for key, m in results["methods"].items():
+    for key, mem in results.get("memory", {}).items():
+        m = results["methods"][key]
         for mode, style in (("stream", "-"), ("ram", "--")):
-            runs = m.get("memory", {}).get(mode, {})
+            runs = mem.get(mode, {})
             pts = [(output_megapixels(sizes[s]), r["peak_mb"]) for s, r in runs.items()]
             if pts:
                 suffix = {"stream": "", "ram": " (output held in RAM)"}[mode] if m["tiled"] else ""
@@ -72,7 +73,8 @@ def _finish_size_plot(fig, ax, sizes: dict, ylabel: str, title: str, path: Path)
 
 def psnr_vs_gflops(results: dict, path: Path) -> None:
     plt = _plt()
-    sets = [s for s in ("Set5", "Set14", "B100") if any(s in m.get("quality", {}) for m in results["methods"].values())]
+    quality = results.get("quality", {})
+    sets = [s for s in ("Set5", "Set14", "B100") if any(s in q for q in quality.values())]
     sets = sets or ["Set5", "Set14", "B100"]  # without a quality run: the published points alone
     fig, axes = plt.subplots(1, len(sets), figsize=(5 * len(sets), 4.4), squeeze=False)
     for ax, s in zip(axes[0], sets):
@@ -82,14 +84,14 @@ def psnr_vs_gflops(results: dict, path: Path) -> None:
                         fontsize=7, xytext=(4, -10), textcoords="offset points")
         named = False
         for key, m in results["methods"].items():
-            q = m.get("quality", {}).get(s)
+            q = quality.get(key, {}).get(s)
             if q and m.get("gflops_256"):
                 ax.scatter(m["gflops_256"], q["psnr"], marker="o", label=m["label"])
                 if not named:
                     ax.annotate(f"MossNet-XS ({m['parameters'] // 1000}K), this run", (m["gflops_256"], q["psnr"]),
                                 fontsize=7, xytext=(6, 6), textcoords="offset points")
                     named = True
-            elif q and m["model"] == "bicubic" and key == "bicubic-matlab":
+            elif q and key == "bicubic-matlab":
                 ax.axhline(q["psnr"], color="k", ls=":", lw=1, label="bicubic (measured)")
         ax.axhline(BICUBIC_REFERENCE[s], color="gray", ls="--", lw=0.8, label="bicubic (reference)")
         ax.set_xscale("log")
@@ -130,6 +132,5 @@ def _legend(ax, **kw) -> None:
 
 
 def _note(results: dict) -> str:
-    jobs = len(results["machine"].get("concurrent_jobs", []))
-    return f"\n{results['machine']['cpu']}, {results['machine']['cpus']} CPUs" + \
-        (f", shared with {jobs} training job(s)" if jobs else "")
+    m, load = results["machine"], results.get("load", {})
+    return f"\n{m['cpu']}, {m['cpus']} CPUs, load average {load.get('load_average_start', ['?'])[0]} at start"

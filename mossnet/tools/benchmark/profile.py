@@ -3,7 +3,7 @@ by ``executorch.devtools.Inspector``) over N calls of ``upscale_patch``, in a fr
 prints one JSON line. Also the wall time per call seen from Python, so time spent outside
 ``Method::execute`` (the Python bindings, other threads) shows up as the difference.
 
-    python -m mossnet.benchmark.profile ARTIFACT.pte [--threads N] [--torch-threads N]"""
+    python -m mossnet.tools.benchmark.profile ARTIFACT.pte [--threads N]"""
 from __future__ import annotations
 
 import argparse
@@ -21,22 +21,21 @@ OUTSIDE = ("Method::execute", "DELEGATE_CALL", "OPERATOR_CALL")
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m mossnet.benchmark.profile", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m mossnet.tools.benchmark.profile", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("artifact")
-    p.add_argument("--threads", type=int, default=None, help="ExecuTorch threads (default: its own)")
-    p.add_argument("--torch-threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="ExecuTorch.set_threads (default: the runtime defaults, both pools untouched)")
     p.add_argument("--calls", type=int, default=50)
     args = p.parse_args(argv)
     import torch
-    from targets.executorch.runner import load_runtime
+
+    from targets import registry
     from targets.manifest import load_manifest
-    manifest = load_manifest(args.artifact, "executorch")
-    if args.torch_threads:
-        torch.set_num_threads(args.torch_threads)
-    rt = load_runtime()
-    if args.threads:
-        rt._unsafe_reset_threadpool(args.threads)
+    et = registry.get("executorch")
+    manifest = load_manifest(args.artifact, et.name, [p.name for p in et.precisions])
+    threads = et.set_threads(args.threads)  # before the first program runs; None: the runtime's defaults
+    rt = et.bindings()
     program = rt._load_program(str(args.artifact), enable_etdump=True, debug_buffer_size=0)
     context, patch = program.load_method("context"), program.load_method("upscale_patch")
     shapes = {n: manifest["programs"][n]["inputs"][0]["shape"] for n in ("context", "upscale_patch")}
@@ -52,7 +51,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         etdump = Path(tmp) / "profile.etdp"
         program.write_etdump_result_to_file(str(etdump), str(Path(tmp) / "debug.bin"))
-        print(json.dumps({"wall_ms": 1e3 * float(np.median(wall)), **summarize(etdump, args.calls)}))
+        print(json.dumps({"threads": threads, "wall_ms": 1e3 * float(np.median(wall)), **summarize(etdump, args.calls)}))
     return 0
 
 

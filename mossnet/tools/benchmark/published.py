@@ -1,6 +1,6 @@
 """Published x4 Y-PSNR of small SR models (their papers, as quoted in ../shared/README.md) and
 their cost at 256x256 LR in this project's convention: 2 FLOPs per multiply-add, convolutions
-only (``mossnet.info``).
+only (``mossnet.tools.info``).
 
 FLOPs are derived from each architecture, since none of these models ships here:
 - all convolutions of ESPCN, SESR and IMDN run at LR resolution, so multiply-adds per LR pixel
@@ -10,7 +10,7 @@ FLOPs are derived from each architecture, since none of these models ships here:
 - FSRCNN (d=56, s=12, m=4; Y): LR convs 5*5*56 + 56*12 + 4*3*3*12*12 + 12*56 = 7,928, plus the
   9x9 stride-4 deconvolution at 56*81 = 4,536 per LR pixel: 12,464.
 GFLOPs = 2 * 256 * 256 * multiply-adds per LR pixel / 1e9. ``espcn_budget`` in
-``mossnet.benchmark.baselines`` reproduces the ESPCN figure with torch's counter."""
+``mossnet.tools.benchmark.baselines`` reproduces the ESPCN figure with torch's counter."""
 from __future__ import annotations
 
 LR_PIXELS_256 = 256 * 256

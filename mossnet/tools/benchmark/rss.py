@@ -1,7 +1,7 @@
-"""Peak resident memory of one job, measured in a fresh process so jobs cannot pollute each
-other.
+"""Fresh processes for every measurement, and peak resident memory of one job, measured in a
+fresh process so jobs cannot pollute each other.
 
-The child (``mossnet.benchmark.child``) reads ``VmRSS`` / ``VmHWM`` from /proc/self/status and
+The child (``mossnet.tools.benchmark.child``) reads ``VmRSS`` / ``VmHWM`` from /proc/self/status and
 resets the high-water mark (``echo 5 > /proc/self/clear_refs``) after loading, so it reports the
 runtime's baseline and the job's own peak separately.
 
@@ -39,13 +39,14 @@ class ChildError(RuntimeError):
     pass
 
 
-def run_child(args: list[str], timeout: float | None = None, module: str = "mossnet.benchmark.child") -> dict:
-    """Run ``python -m MODULE ARGS`` (default the memory child) in a fresh process; the JSON
-    object on the last line of its stdout."""
+def run_child(args: list[str], timeout: float | None = None, module: str = "mossnet.tools.benchmark.child",
+              show_stderr: bool = False) -> dict:
+    """Run ``python -m MODULE ARGS`` (default the measuring child) in a fresh process; the JSON
+    object on the last line of its stdout. ``show_stderr``: let its progress through."""
     cmd = [sys.executable, "-m", module, *args]
     with tempfile.TemporaryFile() as err:
         try:
-            proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=err, timeout=timeout)
+            proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=None if show_stderr else err, timeout=timeout)
         except subprocess.TimeoutExpired:
             raise ChildError(f"{' '.join(cmd[2:])}: no result after {timeout:.0f} s") from None
         err.seek(0)

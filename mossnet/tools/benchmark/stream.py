@@ -1,4 +1,4 @@
-"""A row-streaming output for ``mossnet.tiling.upscale_tiled(out=...)``.
+"""A row-streaming output for ``mossnet.core.tiling.upscale_tiled(out=...)``.
 
 Tiles arrive in row-major order and every tile of one row owns the same output rows, so the
 writer keeps one strip (one tile row, full width) and appends it to a binary PPM file when the

@@ -1,5 +1,7 @@
-"""Quality through each method's real runtime: ``mossnet.eval.evaluate`` (Y-PSNR / SSIM, the
-field's x4 protocol) per benchmark set, plus the side-by-side crops for the image grid."""
+"""Stage ``quality``: ``mossnet.core.evaluation.evaluate`` (x4, MATLAB-bicubic LR, Y-PSNR / SSIM
+with 4 px shaved) per benchmark set through each method's real runtime, loaded in this process
+after the thread policy was applied; plus, for every method, the RGB PSNR of its output against
+float eager over each set, and the crops of the image grid."""
 from __future__ import annotations
 
 import sys
@@ -7,20 +9,30 @@ from pathlib import Path
 
 import numpy as np
 
-from mossnet.eval import evaluate, lr_hr_pairs
+from mossnet.core.evaluation import evaluate, lr_hr_pairs
 
-from .artifacts import log
+from ..methods import HEADLINE, REFERENCE
+from . import Settings
 
 GRID_IMAGES = [("Set5", "butterfly.png"), ("Set14", "comic.png"), ("B100", None)]  # None: first file
 CROP_LR = 40  # LR side of the grid crops (160 px at x4)
 
 
-def measure(loaded: dict, set_dirs: list[str], reference: str | None) -> dict:
+def run(s: Settings, loaded: dict, log) -> dict:
     """{key: {set: {psnr, ssim, images[, psnr_vs_reference]}, "average": {...}}}."""
-    methods = {k: m.upscale for k, m in loaded.items() if m.spec.quality}
-    log(f"quality: {', '.join(Path(d).name for d in set_dirs)} ({', '.join(methods)})")
-    return evaluate(methods, set_dirs, 4, progress=sys.stderr.isatty(),
-                    reference=reference if reference in methods else None)
+    fns = {k: m.upscale for k, m in loaded.items() if m.method.quality}
+    log(f"quality: {', '.join(Path(d).name for d in s.set_dirs)} ({', '.join(fns)})")
+    return evaluate(fns, list(s.set_dirs), 4, progress=sys.stderr.isatty(),
+                    reference=REFERENCE if REFERENCE in fns else None)
+
+
+def grid_columns(loaded: dict) -> list[str]:
+    """bicubic, float, and every int8 build that runs the PTQ pipeline (one per runtime)."""
+    int8 = [k for k, m in loaded.items() if m.method.precision and m.method.precision.quantized_by == "ptq"
+            and m.method.exported]
+    firsts = list({loaded[k].method.runtime.name: k for k in reversed(int8)}.values())[::-1]
+    firsts.sort(key=lambda k: k != HEADLINE)
+    return [k for k in ("bicubic-pil", REFERENCE) if k in loaded] + firsts
 
 
 def grid_images(set_dirs: list[str]) -> list[tuple[str, Path]]:
@@ -50,18 +62,19 @@ def detailed_crop(hr: np.ndarray, side: int, scale: int = 4) -> tuple[int, int]:
     return pos
 
 
-def grid_rows(loaded: dict, columns: list[str], set_dirs: list[str]) -> list[dict]:
-    """For each grid image: LR-position crop of every column's output and the ground truth."""
-    from mossnet.metrics import y_psnr_ssim
+def grid_rows(s: Settings, loaded: dict, log) -> list[dict]:
+    """For each grid image: the same LR-position crop of every column's output and the ground truth."""
+    from mossnet.core.metrics import y_psnr_ssim
+    log("grid images")
     rows = []
-    for set_name, path in grid_images(set_dirs):
+    for set_name, path in grid_images(list(s.set_dirs)):
         _, lr, hr = next(lr_hr_pairs(path, 4))
         y, x = detailed_crop(hr, CROP_LR)
         sl = (slice(4 * y, 4 * (y + CROP_LR)), slice(4 * x, 4 * (x + CROP_LR)))
         cells = []
-        for key in columns:
+        for key in grid_columns(loaded):
             sr = loaded[key].upscale(lr)
-            cells.append((loaded[key].spec.label, sr[sl], y_psnr_ssim(sr, hr, 4)[0]))
+            cells.append((loaded[key].method.label, sr[sl], y_psnr_ssim(sr, hr, 4)[0]))
         cells.append(("ground truth", hr[sl], None))
         rows.append({"name": f"{set_name}/{path.name}", "cells": cells})
     return rows
