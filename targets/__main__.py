@@ -20,6 +20,7 @@ from mossnet.core.image_io import atomic_write
 from mossnet.core.upscaler import call_ms
 
 from . import registry
+from .arm import parity as arm_parity
 from .store import ArtifactStore
 
 
@@ -66,7 +67,12 @@ def main(argv=None) -> int:
     e.add_argument("--eval", nargs="+", default=None, help="benchmark folders (default Set5, Set14 from ../shared)")
     e.add_argument("--only", nargs="+", default=None, metavar="RUNTIME:PRECISION",
                    choices=[f"{rt.name}:{pr.name}" for rt, pr in registry.builds()], help="a subset, e.g. tflite:int8")
+    a = sub.add_parser("arm-parity", help="run every ExecuTorch/LiteRT artifact on emulated arm64 CPU models",
+                       description=arm_parity.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    arm_parity.add_arguments(a)
     args = p.parse_args(argv)
+    if args.command == "arm-parity":
+        return run_cli(lambda: arm_parity.run(args))
 
     def body() -> int:
         from quantize.report import default_eval_dirs

@@ -27,7 +27,7 @@ from mossnet.core.paths import REPO, SHARED_BENCHMARKS, SHARED_TRAIN
 
 RESULTS = REPO / "docs" / "results"
 DOCUMENTS = [REPO / "README.md", REPO / "docs" / "benchmarks.md"]
-BLOCK = re.compile(r"(<!-- results:([\w-]+) -->\n)(.*?)(<!-- /results -->)", re.S)
+BLOCK = re.compile(r"(<!-- results:([\w:-]+) -->\n)(.*?)(<!-- /results -->)", re.S)
 SETS = [str(SHARED_BENCHMARKS / s) for s in ("Set5", "Set14", "B100")]
 XS, S = "weights/mossnet_xs_x4.pt", "weights/mossnet_s_x4.pt"
 
@@ -37,6 +37,7 @@ class Source:
     name: str
     argv: tuple[str, ...]  # after "python -m"
     doc: str  # what the table shows
+    timed: bool = True  # False: its run time means nothing (emulated CPUs)
 
     @property
     def command(self) -> str:
@@ -54,6 +55,8 @@ SOURCES = [
            "PTQ with the histogram observer"),
     Source("qat", ("quantize.qat", XS, "--data", str(SHARED_TRAIN)), "int8 QAT report"),
     Source("targets", ("targets", "export-all"), "every artifact: size, parity, quality, latency"),
+    Source("arm_parity", ("targets", "arm-parity"), "ExecuTorch and LiteRT artifacts on emulated arm64 CPU models",
+           timed=False),
 ]
 BY_NAME = {s.name: s for s in SOURCES}
 
@@ -77,6 +80,8 @@ def collect(names: list[str], python: str) -> None:
     index = json.loads(index_path.read_text()) if index_path.exists() else {}
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
                             text=True).stdout.strip() or "unknown"
+    if subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "mossnet", "quantize", "targets"], cwd=REPO).returncode:
+        commit += " (with uncommitted changes)"
     for name in names:
         source = BY_NAME[name]
         print(f"== {name}: {source.command}", file=sys.stderr, flush=True)
@@ -86,7 +91,8 @@ def collect(names: list[str], python: str) -> None:
             raise SystemExit(f"error: {source.command} exited {proc.returncode}")
         table(proc.stdout)  # refuse an output with no table before keeping it
         atomic_write(RESULTS / f"{name}.md", lambda tmp: Path(tmp).write_text(proc.stdout))
-        index[name] = {"command": source.command, "commit": commit, "seconds": round(time.perf_counter() - start),
+        index[name] = {"command": source.command, "commit": commit,
+                       "seconds": round(time.perf_counter() - start) if source.timed else None,
                        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "machine": machine_line(),
                        "load_average_start": round(load[0], 2), "load_average_end": round(os.getloadavg()[0], 2)}
         atomic_write(index_path, lambda tmp: Path(tmp).write_text(json.dumps(index, indent=1) + "\n"))
@@ -94,13 +100,21 @@ def collect(names: list[str], python: str) -> None:
 
 def block(name: str) -> str:
     """What a results block holds: the table of a collected output, or the benchmark's."""
-    if name.startswith("bench"):
+    if name == "bench" or name.startswith("bench:"):
         from mossnet.tools.benchmark.report import readme_block
         return readme_block(json.loads((RESULTS / "bench.json").read_text()), name)
     path = RESULTS / f"{name}.md"
     if not path.is_file():
         raise SystemExit(f"error: {path} missing; run `python -m mossnet.tools.results collect {name}`")
-    return table(path.read_text())
+    return f"{table(path.read_text())}\n\n{provenance(name)}"
+
+
+def provenance(name: str) -> str:
+    """One line under each table: where, when and under what load its command ran."""
+    r = json.loads((RESULTS / "index.json").read_text())[name]
+    return (f"<sub>`{r['command']}` at {r['commit']}, {r['date']}, {r['machine']}; load average "
+            f"{r['load_average_start']} at start, {r['load_average_end']} at end"
+            + (f"; {r['seconds']} s" if r.get("seconds") is not None else "") + ".</sub>")
 
 
 def render(text: str) -> str:
