@@ -11,9 +11,15 @@ import json
 import sys
 from pathlib import Path
 
+from mossnet.core.errors import quiet_interrupts
+
+if __name__ == "__main__":  # before torch's seconds of importing: Ctrl-C there is one line too
+    quiet_interrupts()
+
 import torch
 
-from mossnet.core.checkpoint import DEFAULT_CHECKPOINT, CheckpointError, load_model
+from mossnet.core.checkpoint import DEFAULT_CHECKPOINT, load_model
+from mossnet.core.errors import run_cli
 from mossnet.core.evaluation import bicubic_upscale, evaluate, markdown_table
 from mossnet.core.image_io import ImageError, iter_image_files
 from mossnet.core.pipeline import model_tiling, upscale_with_model
@@ -27,22 +33,23 @@ def main(argv=None) -> int:
     p.add_argument("--json", action="store_true", help="print JSON instead of a Markdown table")
     p.add_argument("--no-bicubic", action="store_true", help="skip the bicubic baseline row")
     args = p.parse_args(argv)
-    try:
-        for folder in args.data:
-            if not Path(folder).is_dir():
-                raise ImageError(f"{folder}: no such folder")
-            if not iter_image_files(folder):
-                raise ImageError(f"{folder}: no images found")
-        model, ckpt = load_model(args.ckpt)
-        torch.set_grad_enabled(False)
-        tiling = model_tiling(model)
-        methods = {} if args.no_bicubic else {"bicubic": bicubic_upscale(model.cfg.scale)}
-        name = f"{ckpt['arch']} x{model.cfg.scale}" + ("" if model.cfg.context else " (no context)")
-        methods[name] = lambda lr: upscale_with_model(model, lr, tiling)
-        results = evaluate(methods, args.data, model.cfg.scale, progress=sys.stderr.isatty())
-    except (CheckpointError, ImageError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_cli(lambda: run(args))
+
+
+def run(args: argparse.Namespace) -> int:
+    """The command's body; its errors go through ``run_cli``, the one error path."""
+    for folder in args.data:
+        if not Path(folder).is_dir():
+            raise ImageError(f"{folder}: no such folder")
+        if not iter_image_files(folder):
+            raise ImageError(f"{folder}: no images found")
+    model, ckpt = load_model(args.ckpt)
+    torch.set_grad_enabled(False)
+    tiling = model_tiling(model)
+    methods = {} if args.no_bicubic else {"bicubic": bicubic_upscale(model.cfg.scale)}
+    name = f"{ckpt['arch']} x{model.cfg.scale}" + ("" if model.cfg.context else " (no context)")
+    methods[name] = lambda lr: upscale_with_model(model, lr, tiling)
+    results = evaluate(methods, args.data, model.cfg.scale, progress=sys.stderr.isatty())
     if args.json:
         print(json.dumps({"scale": model.cfg.scale, "checkpoint": args.ckpt, "results": results}, indent=1))
     else:

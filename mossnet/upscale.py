@@ -9,9 +9,15 @@ from __future__ import annotations
 import argparse
 import sys
 
+from mossnet.core.errors import quiet_interrupts
+
+if __name__ == "__main__":  # before torch's seconds of importing: Ctrl-C there is one line too
+    quiet_interrupts()
+
 from mossnet import api
 from mossnet.core.checkpoint import DEFAULT_CHECKPOINT
-from targets.cli import add_upscale_arguments, positive, run_upscale
+from mossnet.core.flags import positive
+from targets.cli import add_upscale_arguments, run_upscale
 
 
 def main(argv=None) -> int:

@@ -6,15 +6,17 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import ClassVar
 
 from mossnet.core.checkpoint import DEFAULT_CHECKPOINT
 from mossnet.core.errors import FlagError
+from mossnet.core.flags import positive
 from mossnet.core.hashing import sha256
 from mossnet.core.image_io import ImageError
 from mossnet.core.pipeline import model_tiling
 from mossnet.core.tiling import DEFAULT_PATCH, TilingConfig
 
-from .program import QuantizedPipeline, default_pipeline_dir, save_pipeline
+from .program import QuantizedPipeline, check_replaceable, default_pipeline_dir, save_pipeline
 from .recipe import recipe_dict
 from .report import (
     build_report,
@@ -28,6 +30,7 @@ from .report import (
 
 @dataclass
 class QuantizeOptions:
+    method_name: ClassVar[str] = "ptq"  # names the default output folder
     ckpt: str = str(DEFAULT_CHECKPOINT)
     calib: list[str] | None = None  # calibration folders (default: scikit-learn's photos + the sample)
     num_calib: int = 256  # at most this many calibration tiles
@@ -58,21 +61,17 @@ def add_common_arguments(p: argparse.ArgumentParser, method: str) -> None:
     p.add_argument("--seed", type=int, default=d.seed)
 
 
-def positive(text: str) -> int:
-    """argparse type: an integer >= 1 (a bad flag is an argument error, not an image error)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def check(opts: QuantizeOptions) -> None:
+    """What can be refused before minutes of calibration: the folders, and an ``--out`` that
+    exists and was not written by this tool."""
     for folder in opts.eval or []:
         if not Path(folder).is_dir():
             raise ImageError(f"{folder}: no such evaluation folder")
+    check_replaceable(output_dir(opts))
+
+
+def output_dir(opts: QuantizeOptions) -> Path:
+    return Path(opts.out) if opts.out else default_pipeline_dir(opts.ckpt, opts.method_name)
 
 
 def tiling_for(model, patch: int | None) -> TilingConfig:
@@ -93,7 +92,7 @@ def base_meta(opts: QuantizeOptions, method: str, observer: str, float_modules, 
 def finish(model, opts: QuantizeOptions, pipe: QuantizedPipeline, method: str, meta: dict,
            float_modules=(), sensitivity=None) -> tuple[Path, dict]:
     """Evaluate float vs int8, then write the pipeline folder with its report; (folder, report)."""
-    out = Path(opts.out) if opts.out else default_pipeline_dir(opts.ckpt, method)
+    out = output_dir(opts)
     results = compare(model, pipe.tiling, pipe, opts.eval or default_eval_dirs(), progress=opts.progress)
     report = build_report(results, meta, weight_bytes(model, tuple(float_modules)))
     if sensitivity is not None:

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -23,13 +21,15 @@ from torchao.quantization.pt2e import move_exported_model_to_eval
 from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
 from mossnet.core.arch import MossNet
-from mossnet.core.errors import UserError
+from mossnet.core.atomic import replace_folder, sweep_stale, temp_sibling
+from mossnet.core.errors import UserError, one_line
 from mossnet.core.hashing import sha256, sha256_text
 from mossnet.core.pipeline import ContextProgram, PatchProgram, example_inputs
 from mossnet.core.tiling import DEFAULT_PATCH, TilingConfig, upscale_tiled
 
 from .calibration import CalibrationImage
 from .recipe import make_quantizer
+from .validate import check_meta, check_program_inputs
 
 FORMAT_VERSION = 1
 PROGRAM_FILES = {"context": "context.pt2", "upscale_patch": "upscale_patch.pt2"}
@@ -117,20 +117,46 @@ def pipeline_identity(pipe: QuantizedPipeline) -> dict:
             "sha256": sha256_text(json.dumps(hashes, sort_keys=True)) if hashes else None}
 
 
+PIPELINE_FILES = set(PROGRAM_FILES.values()) | {"quant.json", "report.json", "report.md"}
+
+
+def check_replaceable(folder: Path) -> None:
+    """Refuse to replace anything this tool did not write: a folder may be replaced only when
+    it is empty or holds a quantized pipeline (a quant.json of ours and nothing but the files
+    a pipeline has)."""
+    if not folder.exists() and not folder.is_symlink():
+        return
+    if not folder.is_dir():
+        raise QuantizedPipelineError(f"{folder}: exists and is not a folder (choose another --out)")
+    entries = {p.name for p in folder.iterdir()}
+    if not entries:
+        return
+    foreign = sorted(entries - PIPELINE_FILES)
+    if "quant.json" not in entries or foreign:
+        what = (f"holds {', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}" if foreign
+                else "has no quant.json")
+        raise QuantizedPipelineError(f"{folder}: exists and is not a quantized pipeline ({what}); refusing to "
+                                     f"replace it (choose another --out)")
+    try:
+        meta = json.loads((folder / "quant.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        meta = None
+    if not isinstance(meta, dict) or "format_version" not in meta:
+        raise QuantizedPipelineError(f"{folder}: its quant.json was not written by this tool; refusing to "
+                                     f"replace the folder (choose another --out)")
+
+
 def save_pipeline(pipe: QuantizedPipeline, folder: str | Path, model: MossNet,
                   extra_files: dict[str, str] | None = None) -> Path:
     """Write the folder (programs, quant.json, ``extra_files`` such as the report)
-    atomically: into a temporary sibling, then rename into place."""
+    atomically: into a hidden sibling, then swapped into place (``mossnet.core.atomic``)."""
     folder = Path(folder)
-    if folder.exists() and not (folder / "quant.json").is_file() and any(folder.iterdir()):
-        raise QuantizedPipelineError(f"{folder}: exists and is not a quantized pipeline; "
-                                     f"refusing to replace it (choose another --out)")
-    if folder.exists() and not folder.is_dir():
-        raise QuantizedPipelineError(f"{folder}: exists and is not a folder (choose another --out)")
+    check_replaceable(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
+    sweep_stale(folder)
     ex_ctx, ex_patch = example_inputs(model, pipe.tiling)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    old = folder.with_name(f".{folder.name}.{os.getpid()}.old")
+    tmp = temp_sibling(folder, "partial")
+    tmp.mkdir()
     try:
         for name, example in (("context", ex_ctx), ("upscale_patch", ex_patch)):
             torch.export.save(torch.export.export(getattr(pipe, name), example), tmp / PROGRAM_FILES[name])
@@ -140,48 +166,48 @@ def save_pipeline(pipe: QuantizedPipeline, folder: str | Path, model: MossNet,
         (tmp / "quant.json").write_text(json.dumps(meta, indent=1) + "\n")
         for name, text in (extra_files or {}).items():
             (tmp / name).write_text(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700
-        if folder.exists():
-            folder.rename(old)
-        tmp.rename(folder)
+        check_replaceable(folder)  # again: minutes have passed
+        replace_folder(tmp, folder)
         pipe.meta = meta
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
-        if old.exists() and not folder.exists():
-            old.rename(folder)
         raise
-    shutil.rmtree(old, ignore_errors=True)
     return folder
 
 
 def load_pipeline(folder: str | Path) -> QuantizedPipeline:
-    """Load a quantized pipeline folder; refuses a tampered or foreign one."""
+    """Load a quantized pipeline folder; refuses a tampered, foreign or inconsistent one with
+    one line (``quantize.validate`` checks quant.json field by field, then the programs'
+    hashes, then their input shapes against the tiling)."""
     folder = Path(folder)
     meta_path = folder / "quant.json"
     if not meta_path.is_file():
         raise QuantizedPipelineError(f"{folder}: not a quantized MossNet pipeline (no quant.json)")
     try:
-        meta = json.loads(meta_path.read_text())
-        version = meta["format_version"]
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise QuantizedPipelineError(f"{meta_path}: unreadable ({exc})") from None
-    if version != FORMAT_VERSION:
-        raise QuantizedPipelineError(f"{folder}: format version {version}, this toolkit reads {FORMAT_VERSION}")
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise QuantizedPipelineError(f"{meta_path}: unreadable (not UTF-8 text)") from None
+    except ValueError as exc:
+        raise QuantizedPipelineError(f"{meta_path}: unreadable (not valid JSON: {exc})") from None
+    try:
+        tiling, cfg = check_meta(meta, FORMAT_VERSION, tuple(PROGRAM_FILES))
+    except ValueError as exc:
+        raise QuantizedPipelineError(f"{meta_path}: {exc}") from None
     programs = {}
     for name, file in PROGRAM_FILES.items():
         path = folder / file
         if not path.is_file():
             raise QuantizedPipelineError(f"{path}: missing")
-        expected = meta.get("program_sha256", {}).get(name) if isinstance(meta.get("program_sha256"), dict) else None
-        if expected is None:
-            raise QuantizedPipelineError(f"{meta_path}: no program_sha256 for {name}")
-        if sha256(path) != expected:
+        if sha256(path) != meta["program_sha256"][name]:
             raise QuantizedPipelineError(f"{path}: SHA-256 does not match quant.json (modified or corrupt)")
-        programs[name] = torch.export.load(path).module()
-    try:
-        tiling = TilingConfig(**meta["tiling"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise QuantizedPipelineError(f"{meta_path}: bad tiling ({exc})") from None
+        try:
+            exported = torch.export.load(path)
+        except Exception as exc:  # a re-signed file that is no torch.export archive
+            raise QuantizedPipelineError(f"{path}: not a loadable torch.export program "
+                                         f"({one_line(exc, 120)})") from None
+        try:
+            check_program_inputs(name, exported, tiling, cfg)
+        except ValueError as exc:
+            raise QuantizedPipelineError(f"{path}: {exc}") from None
+        programs[name] = exported.module()
     return QuantizedPipeline(programs["context"], programs["upscale_patch"], tiling, meta)

@@ -13,6 +13,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from mossnet.core.errors import quiet_interrupts
+
+if __name__ == "__main__":  # before torch's seconds of importing: Ctrl-C there is one line too
+    quiet_interrupts()
+
 import torch
 from tqdm import tqdm
 

@@ -16,6 +16,12 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
+
+from mossnet.core.errors import quiet_interrupts
+
+if __name__ == "__main__":  # before torch's seconds of importing: Ctrl-C there is one line too
+    quiet_interrupts()
 
 import numpy as np
 import torch
@@ -33,6 +39,7 @@ from tqdm import tqdm
 from mossnet.core.checkpoint import load_model
 from mossnet.core.data import TrainingImages
 from mossnet.core.errors import run_cli
+from mossnet.core.flags import positive
 from mossnet.core.pipeline import PatchProgram, example_inputs, model_tiling
 
 from .build import (
@@ -41,7 +48,6 @@ from .build import (
     base_meta,
     check,
     finish,
-    positive,
     print_result,
     tiling_for,
 )
@@ -52,6 +58,7 @@ from .recipe import make_quantizer
 
 @dataclass
 class QATOptions(QuantizeOptions):
+    method_name: ClassVar[str] = "qat"
     data: list[str] | None = None  # training images (default: the calibration images)
     steps: int = 1000
     batch: int = 16

@@ -11,9 +11,10 @@ from tqdm import tqdm
 
 from mossnet.core.checkpoint import DEFAULT_CHECKPOINT
 from mossnet.core.errors import run_cli
-from mossnet.core.image_io import DEFAULT_MAX_PIXELS, check_output_path
+from mossnet.core.flags import positive, thread_count
+from mossnet.core.image_io import DEFAULT_MAX_PIXELS, ImageError, check_output_path
 from mossnet.core.tiling import DEFAULT_PATCH
-from mossnet.core.upscaler import Upscaler
+from mossnet.core.upscaler import Upscaler, same_file
 
 from . import registry
 from .manifest import manifest_path
@@ -22,22 +23,13 @@ from .publish import export
 PROGRESS_MIN_TILES = 16  # show a progress bar from this many tiles on
 
 
-def positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def add_upscale_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="image to upscale (PNG, JPEG, WebP, BMP, TIFF)")
     p.add_argument("output", help="where to write the result; the format follows the suffix")
     p.add_argument("--max-pixels", type=positive, default=DEFAULT_MAX_PIXELS,
                    help=f"refuse larger inputs (default {DEFAULT_MAX_PIXELS:,})")
-    p.add_argument("--threads", type=positive, default=None, help="CPU threads for the runtime")
+    p.add_argument("--threads", type=thread_count, default=None, help="CPU threads for the runtime")
+    p.add_argument("--overwrite", action="store_true", help="allow the output to be the input file itself")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
 
 
@@ -56,13 +48,25 @@ class TileBar:
         if done == total:
             self.bar.close()
 
+    def close(self) -> None:
+        """End the bar's line (an interrupted run's message then starts on its own line)."""
+        if self.bar is not None:
+            self.bar.close()
+
 
 def run_upscale(args: argparse.Namespace, open_upscaler: Callable[[], Upscaler]) -> int:
     """Check the output path, load, upscale the file, say what was done."""
     def body() -> int:
         check_output_path(args.output)
+        if not args.overwrite and same_file(args.input, args.output):
+            raise ImageError(f"{args.output}: is the input itself; choose another output (or pass --overwrite)")
         up = open_upscaler()
-        w, h = up.upscale_file(args.input, args.output, max_pixels=args.max_pixels, progress=TileBar(args.quiet))
+        bar = TileBar(args.quiet)
+        try:
+            w, h = up.upscale_file(args.input, args.output, max_pixels=args.max_pixels, progress=bar,
+                                   overwrite=args.overwrite, notice=lambda msg: print(f"note: {msg}", file=sys.stderr))
+        finally:
+            bar.close()
         if not args.quiet:
             print(f"{args.input} ({w}x{h}) -> {args.output} ({w * up.scale}x{h * up.scale}; "
                   f"{up.runtime} {up.precision})", file=sys.stderr)

@@ -2,18 +2,21 @@
 
 Apps and runners read everything they need from it (tiling, tensor names and shapes,
 normalization, I/O quantization) instead of copying constants. ``load_manifest`` refuses an
-artifact whose hash, schema, precision or scale is not what the caller expects."""
+artifact whose hash, schema, fields (``targets.validate``), precision or scale is not what the
+caller expects; ``Runtime.open`` then checks it against the program itself."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 from typing import Iterable
 
-from mossnet.core.errors import UserError
+from mossnet.core.atomic import atomic_write
 from mossnet.core.hashing import sha256
-from mossnet.core.image_io import atomic_write
-from mossnet.core.pipeline import PROGRAMS
-from mossnet.core.tiling import TilingConfig
+from mossnet.core.tiling import PROGRAMS, TilingConfig
+
+from .validate import ManifestError, TilingError, check_fields, check_programs, tiling_of
+
+__all__ = ["ManifestError", "TilingError", "load_manifest", "tiling_of", "write_manifest", "manifest_path"]
 
 SCHEMA = "mossnet-artifact-manifest"
 SCHEMA_VERSION = 1
@@ -22,10 +25,6 @@ NORMALIZATION = {
     "output": "uint8 RGB = floor(clamp(v, 0, 1) * 255 + 0.5)",
     "thumbnail": "adaptive average pool of the whole LR image (docs/tiling.md rule 5)",
 }
-
-
-class ManifestError(UserError):
-    """A one-line problem with an artifact or its manifest."""
 
 
 def manifest_path(artifact: str | Path) -> Path:
@@ -73,31 +72,46 @@ def write_manifest(artifact: Path, manifest: dict) -> Path:
     return path
 
 
+MAX_MANIFEST_BYTES = 1 << 20  # a real one is about 2 KB
+
+
+def read_manifest(path: Path):
+    """The parsed JSON of a manifest file, or one line saying why not."""
+    if path.stat().st_size > MAX_MANIFEST_BYTES:
+        raise ManifestError(f"{path}: not valid JSON (over {MAX_MANIFEST_BYTES // 1024} KiB: not a manifest)")
+    try:
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ManifestError(f"{path}: not valid JSON (not UTF-8 text)") from None
+    except (ValueError, RecursionError) as exc:
+        raise ManifestError(f"{path}: not valid JSON ({str(exc)[:120]})") from None
+
+
 def load_manifest(artifact: str | Path, runtime: str, precisions: Iterable[str],
                   scale: int | None = None) -> dict:
-    """The manifest of an artifact, after checking schema, runtime, precision, scale and hash."""
+    """The manifest of an artifact, after checking schema, runtime, precision, fields, scale,
+    hash, tiling, and that its tensor table is the one its tiling implies."""
     artifact = Path(artifact)
     if not artifact.exists():
         raise ManifestError(f"{artifact}: no such artifact")
     path = manifest_path(artifact)
     if not path.is_file():
         raise ManifestError(f"{artifact}: no manifest beside it ({path.name})")
-    try:
-        m = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ManifestError(f"{path}: not valid JSON ({exc})") from None
-    if m.get("schema") != SCHEMA or m.get("schema_version") != SCHEMA_VERSION:
-        raise ManifestError(f"{path}: unsupported manifest schema {m.get('schema')} v{m.get('schema_version')}")
+    m = read_manifest(path)
+    if not isinstance(m, dict):
+        raise ManifestError(f"{path}: unsupported manifest schema (a JSON {type(m).__name__}, not an object)")
+    version = m.get("schema_version")
+    if m.get("schema") != SCHEMA or not isinstance(version, int) or isinstance(version, bool) \
+            or version != SCHEMA_VERSION:
+        raise ManifestError(f"{path}: unsupported manifest schema {str(m.get('schema'))[:60]} v{str(version)[:20]}")
     if m.get("runtime") != runtime:
-        raise ManifestError(f"{artifact}: a {m.get('runtime')} artifact, not {runtime}")
-    if m.get("precision") not in set(precisions):
-        raise ManifestError(f"{artifact}: unsupported precision {m.get('precision')!r} for {runtime}")
+        raise ManifestError(f"{artifact}: a {str(m.get('runtime'))[:40]} artifact, not {runtime}")
+    if not isinstance(m.get("precision"), str) or m["precision"] not in set(precisions):
+        raise ManifestError(f"{artifact}: unsupported precision {str(m.get('precision'))[:40]!r} for {runtime}")
+    check_fields(m, path)
     if scale is not None and m["model"]["scale"] != scale:
         raise ManifestError(f"{artifact}: an x{m['model']['scale']} model, expected x{scale}")
     if sha256(artifact) != m["artifact"]["sha256"]:
         raise ManifestError(f"{artifact}: SHA-256 does not match its manifest (modified or corrupt)")
+    check_programs(m, tiling_of(m, path), path)
     return m
-
-
-def tiling_of(manifest: dict) -> TilingConfig:
-    return TilingConfig(**manifest["tiling"])

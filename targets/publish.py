@@ -3,16 +3,22 @@ parity against the right reference in the real runtime, then put the artifact an
 in place together.
 
 A runtime only converts (``Runtime.convert``); naming, atomicity, parity and the manifest are
-decided here, once."""
+decided here, once. An existing artifact is replaced only if this tool wrote it (a manifest of
+ours beside it); the manifest goes in place before the artifact, so that a run killed between
+the two leaves a pair the loader refuses by hash and the next export replaces, never an
+artifact without its manifest. Temporaries are hidden siblings that the next export sweeps
+(``mossnet.core.atomic``)."""
 from __future__ import annotations
 
-import os
+import json
 import shutil
 from pathlib import Path
 
-from .manifest import build_manifest, manifest_path, write_manifest
+from mossnet.core.atomic import normal_permissions, replace_folder, sweep_stale, temp_sibling
+
+from .manifest import SCHEMA, build_manifest, manifest_path, write_manifest
 from .parity import parity_images, parity_per_image
-from .runtime import Runtime
+from .runtime import ExportError, Runtime
 from .source import export_source
 
 
@@ -28,11 +34,15 @@ def export(runtime: Runtime, ckpt: str | Path, precision: str, out_dir: str | Pa
     runtime's converter (Core ML: ``compute``)."""
     prec = runtime.precision(precision)
     runtime.require()
-    source = export_source(ckpt, prec, quantized, patch)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ExportError(f"{out_dir}: exists and is not a folder (choose another --out)")
+    source = export_source(ckpt, prec, quantized, patch)
     artifact = out_dir / artifact_name(source.model.cfg.variant, source.tiling.scale, prec.name, runtime.suffix)
-    tmp = artifact.with_name(f".{artifact.name}.{os.getpid()}.partial")
+    check_replaceable(artifact, runtime)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sweep_stale(artifact)
+    tmp = temp_sibling(artifact, "partial")
     try:
         fields = runtime.convert(source, prec, tmp, **options)
         images = parity_images()
@@ -46,31 +56,45 @@ def export(runtime: Runtime, ckpt: str | Path, precision: str, out_dir: str | Pa
             parity={"reference": source.reference_name, "run_in": runtime.label, "output_psnr_db": round(min(per_image.values()), 2),
                     "bound_db": prec.parity_bound_db,
                     "images": {name: round(db, 2) for name, db in per_image.items()}})
+        check_replaceable(artifact, runtime)  # again: the conversion took minutes
+        write_manifest(artifact, manifest)
         _replace(tmp, artifact)
     except BaseException:
         _remove(tmp)
         raise
-    try:
-        write_manifest(artifact, manifest)
-    except BaseException:  # an artifact never stays without its manifest
-        _remove(artifact)
-        _remove(manifest_path(artifact))
-        raise
     return artifact
 
 
+def check_replaceable(artifact: Path, runtime: Runtime) -> None:
+    """Refuse to replace what this tool did not write: an existing artifact needs a manifest of
+    ours beside it, and a folder artifact may hold nothing but its runtime's packages."""
+    if not artifact.exists() and not artifact.is_symlink():
+        return
+    why = None
+    try:
+        ours = json.loads(manifest_path(artifact).read_text(encoding="utf-8")).get("schema") == SCHEMA
+    except (OSError, ValueError, AttributeError):
+        ours = False
+    if not ours:
+        why = f"no manifest of ours beside it ({manifest_path(artifact).name})"
+    elif artifact.is_dir() != (runtime.suffix == ".coreml"):
+        why = "a folder where a file belongs, or the reverse"
+    elif artifact.is_dir():
+        foreign = sorted(p.name for p in artifact.iterdir() if p.name not in runtime.folder_entries)
+        if foreign:
+            why = f"it holds {', '.join(foreign[:3])}, which this tool did not write"
+    if why:
+        raise ExportError(f"{artifact}: exists and was not written by this tool ({why}); refusing to "
+                          f"replace it (move it away or choose another --out)")
+
+
 def _replace(src: Path, dst: Path) -> None:
-    """Move a file or folder onto ``dst``; an old folder is moved aside first, then deleted."""
-    if dst.is_dir() and not dst.is_symlink():
-        old = dst.with_name(f".{dst.name}.{os.getpid()}.old")
-        dst.rename(old)
-        src.rename(dst)
-        shutil.rmtree(old, ignore_errors=True)
+    """Move a file or folder onto ``dst``, with normal permissions."""
+    if src.is_dir():
+        replace_folder(src, dst)
     else:
-        os.replace(src, dst)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(dst, (0o777 if dst.is_dir() else 0o666) & ~umask)  # mkstemp-style 0600/0700 would leak
+        normal_permissions(src)
+        src.replace(dst)
 
 
 def _remove(path: Path) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mossnet.core.errors import FlagError
 from mossnet.core.upscaler import Upscaler
 
 from .coreml.runtime import CoreML
@@ -58,6 +59,8 @@ def runtime_of(path: str | Path) -> Runtime:
 
 def open_upscaler(path: str | Path, patch: int | None = None, threads: int | None = None) -> Upscaler:
     """Load any checkpoint or artifact into an ``Upscaler`` (``mossnet.load``)."""
+    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or not 1 <= threads <= 256):
+        raise FlagError(f"--threads: must be a whole number from 1 to 256, not {threads!r}")
     rt = runtime_of(path)
     rt.set_threads(threads)
     return rt.open(path, patch=patch)

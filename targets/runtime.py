@@ -8,19 +8,43 @@ implements ``convert`` (turn the two programs into bytes on disk, nothing else) 
 inside the methods, so listing the runtimes costs nothing."""
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import os
+import sys
+import tempfile
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, ClassVar
 
-from mossnet.core.errors import UserError
+from mossnet.core.errors import UserError, one_line
 from mossnet.core.upscaler import Upscaler
 
 if TYPE_CHECKING:
     from .source import ExportSource
 
 Programs = tuple[Callable, Callable]  # numpy context_fn(thumb), patch_fn(patch, modulation)
+
+
+@contextlib.contextmanager
+def native_stderr_filtered(drop=("cpuinfo", "Created TensorFlow Lite XNNPACK delegate")):
+    """Route file descriptor 2 through a file while native code loads a program and pass on
+    only the lines that matter: XNNPACK's cpuinfo warns about /sys files it cannot read in
+    containers, LiteRT announces its delegate; the user can do nothing about either."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            for line in capture.read().decode(errors="replace").splitlines():
+                if line.strip() and not any(word in line for word in drop):
+                    print(line, file=sys.stderr)
 
 
 class ExportError(UserError):
@@ -51,6 +75,8 @@ class Runtime:
     precisions: ClassVar[tuple[Precision, ...]]
     default_precision: ClassVar[str]
     exports: ClassVar[bool] = True  # False: its artifacts are made elsewhere (checkpoints, pipelines)
+    native_loader: ClassVar[bool] = False  # True: its loader is native code that may abort on a bad file
+    folder_entries: ClassVar[tuple[str, ...]] = ()  # a folder artifact's entries (nothing else is ours)
     timed: ClassVar[bool] = True  # False: no real runtime on this OS, so no meaningful latency
 
     def __init__(self):
@@ -111,12 +137,67 @@ class Runtime:
         """The artifact's two programs as numpy callables."""
         raise NotImplementedError
 
+    # -- validating an artifact before it is run ---------------------------------------------
+    def check_file(self, path: Path) -> None:
+        """Cheap structural checks (magic numbers, sizes, folder layout) that refuse a file of
+        another kind before any loader sees it; ``ExportError`` says what is wrong."""
+
+    def declare(self, path: Path) -> dict | None:
+        """What the artifact's programs declare, in ``targets.validate.check_declared``'s
+        terms, read from the program itself (None: this runtime cannot tell)."""
+        return None
+
+    def declared(self, path: Path, sha: str) -> dict | None:
+        """``declare``, behind ``check_file`` and, for a native loader, in a child process
+        (``targets.probe``) so that a file that crashes the runtime cannot crash us."""
+        self.check_file(path)
+        if self.native_loader:
+            from .probe import declared_in_child
+            return declared_in_child(self, path, sha)
+        try:
+            return self.declare(path)
+        except UserError:
+            raise
+        except Exception as exc:  # a third-party parser's error on a malformed file
+            raise ExportError(f"{path}: not a valid {self.label} program ({one_line(exc, 200)})") from None
+
     def open(self, path: str | Path, patch: int | None = None) -> Upscaler:
-        """An ``Upscaler`` over an artifact, after checking it against its manifest."""
+        """An ``Upscaler`` over an artifact, after checking it against its manifest and the
+        manifest against the program (``targets.validate``)."""
         from .manifest import load_manifest, tiling_of
+        from .validate import check_declared
         path = Path(path)
         if patch is not None:
             raise ExportError(f"{path}: an exported artifact is fixed to its own patch size; drop --patch")
         manifest = load_manifest(path, self.name, [p.name for p in self.precisions])
         self.require()
-        return Upscaler(*self.programs(path), tiling_of(manifest), self.name, manifest["precision"], path, manifest)
+        declared = self.declared(path, manifest["artifact"]["sha256"])
+        if declared is not None:
+            check_declared(manifest, declared, path)
+        try:
+            context_fn, patch_fn = self.programs(path)
+        except UserError:
+            raise
+        except Exception as exc:
+            raise ExportError(f"{path}: {self.label} could not load it ({one_line(exc, 200)})") from None
+        return Upscaler(guarded(context_fn, path), guarded(patch_fn, path), tiling_of(manifest, path), self.name,
+                        manifest["precision"], path, manifest)
+
+
+def guarded(fn: Callable, path: Path) -> Callable:
+    """A program call whose runtime errors are one line naming the artifact, and whose output
+    must be finite: a program with corrupt weights (re-signed) loads and runs, and would turn
+    into a garbage image with exit 0."""
+    import numpy as np
+
+    def call(*arrays):
+        try:
+            out = fn(*arrays)
+        except (RuntimeError, ValueError) as exc:
+            if isinstance(exc, UserError):
+                raise
+            raise ExportError(f"{path}: the runtime failed running it ({one_line(exc, 200)})") from None
+        if not np.isfinite(out).all():
+            raise ExportError(f"{path}: the program produced NaN or infinite values (corrupt weights?)")
+        return out
+    return call

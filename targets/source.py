@@ -62,11 +62,11 @@ def export_source(ckpt: str | Path, precision: Precision, quantized_dir: str | P
     for another is an error rather than a silent re-tiling."""
     model, _ = load_model(ckpt)
     ckpt_sha = sha256(ckpt)
+    try:  # a bad --patch is about the patch, whatever else is missing
+        tiling = model_tiling(model, patch=patch)
+    except ValueError as exc:
+        raise FlagError(f"--patch: {exc}") from None
     if precision.quantized_by is None:
-        try:
-            tiling = model_tiling(model, patch=patch)
-        except ValueError as exc:
-            raise FlagError(f"--patch: {exc}") from None
         return ExportSource(model, tiling, ContextProgram(model).eval(), PatchProgram(model, tiling).eval(),
                             torch_programs(model, tiling), precision.reference, ckpt_sha, examples_for(model, tiling))
     from quantize.program import default_pipeline_dir, load_pipeline, pipeline_identity

@@ -17,7 +17,7 @@ from pathlib import Path
 from mossnet.core.hashing import sha256
 from mossnet.core.tiling import DEFAULT_PATCH
 
-from .manifest import ManifestError, load_manifest, manifest_path
+from .manifest import ManifestError, TilingError, load_manifest, manifest_path
 from .runtime import Precision, Runtime
 
 
@@ -71,7 +71,7 @@ class ArtifactStore:
                            ckpt: str | Path, patch: int) -> str | None:
         try:
             m = load_manifest(artifact, runtime.name, [p.name for p in runtime.precisions])
-        except ManifestError as exc:
+        except (ManifestError, TilingError) as exc:
             return "missing" if not artifact.exists() else f"invalid ({exc})"
         recorded = {k: v for k, v in m.get("toolkit", {}).items() if k in runtime.packages}
         checks = [(m.get("precision") == precision.name, "another precision"),

@@ -27,8 +27,8 @@ def model():
 # artifacts (>= 45 dB); the shipped build computes in fp16 (for the Neural Engine), which flips
 # some int8 codes where a value sits near a rounding edge, so it gets a bound like fp16's own
 # loosening (a wrong scale or zero point gives about 20 dB, so both still catch a broken export).
-@pytest.mark.parametrize("precision,compute", [
-    ("fp32", None), ("fp16", None), ("w8", None), ("w8a8", None), ("w8a8", "fp32")])
+@pytest.mark.parametrize("precision,compute", [(p.name, None) for p in registry.get("coreml").precisions]
+                         + [("w8a8", "fp32")])
 def test_coreml_parity(precision, compute, quantized, model, tmp_path):
     coreml = registry.get("coreml")
     bound = 45.0 if compute == "fp32" else coreml.precision(precision).parity_bound_db

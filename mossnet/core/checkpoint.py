@@ -1,4 +1,9 @@
-"""Checkpoints: ``{arch, scale, config, state_dict, metrics}``, loaded with weights_only=True."""
+"""Checkpoints: ``{arch, scale, config, state_dict, metrics}``, loaded with weights_only=True.
+
+``read_checkpoint`` is the one validation layer for them: the pickle is restricted to tensors
+and plain containers, the config is checked field by field (``mossnet.core.arch.check_config``),
+the top-level ``arch`` and ``scale`` must agree with it, and every weight must be a finite
+float tensor, so that a NaN never turns into an all-black image with exit 0."""
 from __future__ import annotations
 
 import os
@@ -7,7 +12,7 @@ from pathlib import Path
 import torch
 
 from mossnet.core.arch import MossNet, MossNetConfig, build_model
-from mossnet.core.errors import UserError
+from mossnet.core.errors import UserError, one_line
 from mossnet.core.image_io import atomic_write
 from mossnet.core.paths import WEIGHTS
 
@@ -20,8 +25,7 @@ class CheckpointError(UserError):
 
 
 def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0][:120] if text else 'no details'}"
+    return f"{type(exc).__name__}: {one_line(exc, 120)}"
 
 
 def save_checkpoint(path: str | os.PathLike, model: MossNet, metrics: dict | None = None,
@@ -43,11 +47,35 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     except Exception as exc:  # corrupt zip, pickle of arbitrary objects, ...
         raise CheckpointError(f"{path}: not a loadable MossNet checkpoint "
                               f"({_first_line(exc)})") from None
-    if not isinstance(ckpt, dict) or not str(ckpt.get("arch", "")).startswith(ARCH_PREFIX) \
-            or "state_dict" not in ckpt or "config" not in ckpt:
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("arch"), str) \
+            or not ckpt["arch"].startswith(ARCH_PREFIX) or "state_dict" not in ckpt or "config" not in ckpt:
         raise CheckpointError(f"{path}: not a MossNet checkpoint (no 'mossnet-*' arch, config "
                               f"and state_dict)")
+    try:
+        cfg = MossNetConfig.from_dict(ckpt["config"])
+    except ValueError as exc:
+        raise CheckpointError(f"{path}: invalid {one_line(exc, 200)}") from None
+    if ckpt["arch"] != ARCH_PREFIX + cfg.variant:
+        raise CheckpointError(f"{path}: arch {ckpt['arch'][:60]!r} contradicts its config's variant {cfg.variant!r}")
+    if "scale" in ckpt and ckpt["scale"] != cfg.scale:
+        raise CheckpointError(f"{path}: scale {str(ckpt['scale'])[:20]!r} contradicts its config's x{cfg.scale}")
+    check_weights(path, ckpt["state_dict"])
+    ckpt["scale"] = cfg.scale
     return ckpt
+
+
+def check_weights(path, state_dict) -> None:
+    """Every entry a finite floating-point tensor under a string name."""
+    if not isinstance(state_dict, dict) or not state_dict:
+        raise CheckpointError(f"{path}: state_dict is not a non-empty mapping of tensors")
+    for name, value in state_dict.items():
+        if not isinstance(name, str) or not isinstance(value, torch.Tensor):
+            raise CheckpointError(f"{path}: state_dict entry {str(name)[:60]!r} is not a named tensor")
+        if not value.is_floating_point():
+            raise CheckpointError(f"{path}: weight {name[:60]!r} is {value.dtype}, not floating point")
+        if not bool(torch.isfinite(value).all()):
+            raise CheckpointError(f"{path}: weight {name[:60]!r} holds NaN or infinite values "
+                                  f"(a diverged or corrupt training run)")
 
 
 def load_model(path: str | os.PathLike = DEFAULT_CHECKPOINT, *, arch: str | None = None,
@@ -61,7 +89,7 @@ def load_model(path: str | os.PathLike = DEFAULT_CHECKPOINT, *, arch: str | None
     try:
         model = build_model(MossNetConfig.from_dict(ckpt["config"]))
         model.load_state_dict(ckpt["state_dict"])
-    except (TypeError, KeyError, RuntimeError, ValueError) as exc:
+    except (TypeError, KeyError, RuntimeError, ValueError, IndexError, AttributeError) as exc:
         raise CheckpointError(f"{path}: weights do not match {ckpt['arch']} "
                               f"({_first_line(exc)})") from None
     return model.eval(), ckpt

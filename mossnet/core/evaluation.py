@@ -20,6 +20,16 @@ from mossnet.core.metrics import psnr_from_mse, y_psnr_ssim
 UpscaleFn = Callable[[np.ndarray], np.ndarray]  # LR uint8 HxWx3 -> SR uint8 (sH)x(sW)x3
 
 
+SSIM_WINDOW = 11
+
+
+def min_side(scale: int) -> int:
+    """The smallest HR side the protocol can score: SSIM's window after the shaved border,
+    rounded up to a multiple of the scale."""
+    need = SSIM_WINDOW + 2 * scale
+    return -(-need // scale) * scale
+
+
 def lr_hr_pairs(folder: str | Path, scale: int) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
     """(name, LR, HR) uint8 HxWx3 for every image of a benchmark folder."""
     files = iter_image_files(folder)
@@ -28,6 +38,9 @@ def lr_hr_pairs(folder: str | Path, scale: int) -> Iterator[tuple[str, np.ndarra
     for path in files:
         hr = load_image(path, max_pixels=100_000_000).rgb
         h, w = (s - s % scale for s in hr.shape[:2])
+        if min(h, w) < min_side(scale):
+            raise ImageError(f"{path}: {hr.shape[1]}x{hr.shape[0]} is too small to evaluate at x{scale} "
+                             f"(SSIM's 11x11 window after shaving {scale} px needs {min_side(scale)} px a side)")
         hr = hr[:h, :w]
         lr = downscale_uint8(torch.from_numpy(hr).permute(2, 0, 1).double(), scale)
         yield path.name, lr.permute(1, 2, 0).numpy().astype(np.uint8), hr

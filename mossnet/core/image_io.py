@@ -6,14 +6,17 @@ failure never leaves a half-written file."""
 from __future__ import annotations
 
 import os
-import tempfile
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from mossnet.core.errors import UserError
+from mossnet.core.atomic import atomic_write
+from mossnet.core.errors import UserError, one_line
+
+__all__ = ["atomic_write"]  # re-exported: writers elsewhere import it from here
 
 # load_image checks the size itself (with a clear message) before decoding anything.
 Image.MAX_IMAGE_PIXELS = None
@@ -32,6 +35,7 @@ class LoadedImage:
     rgb: np.ndarray  # HxWx3 uint8
     alpha: np.ndarray | None  # HxW uint8, when the input had transparency
     grayscale: bool  # the input had no colour: write the result back as grayscale
+    frames: int = 1  # an animation's frame count: only the first frame is read (callers say so)
 
 
 def _to_8bit(img: Image.Image) -> Image.Image:
@@ -46,11 +50,14 @@ def _to_8bit(img: Image.Image) -> Image.Image:
 
 def load_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
     path = Path(path)
+    if path.is_dir():
+        raise ImageError(f"{path}: is a directory, not an image file")
     if not path.is_file():
-        raise ImageError(f"{path}: no such file")
+        raise ImageError(f"{path}: no such file" if not path.exists() else f"{path}: not a regular file")
     try:
         with Image.open(path) as img:
             w, h = img.size
+            frames = int(getattr(img, "n_frames", 1) or 1)
             if w * h > max_pixels:
                 raise ImageError(f"{path}: {w}x{h} is {w * h / 1e6:.1f} MP, over the limit of "
                                  f"{max_pixels / 1e6:.1f} MP (raise it with --max-pixels)")
@@ -60,10 +67,12 @@ def load_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
         raise
     except UnidentifiedImageError:
         raise ImageError(f"{path}: not an image file (or a format Pillow cannot read)") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise ImageError(f"{path}: unreadable or truncated image ({exc})") from None
-
-    return from_pil(img, str(path))
+    except (OSError, SyntaxError, ValueError, TypeError, IndexError, KeyError, struct.error, EOFError,
+            MemoryError, Image.DecompressionBombError) as exc:  # what Pillow's decoders raise on bad data
+        raise ImageError(f"{path}: unreadable or truncated image ({one_line(exc)})") from None
+    loaded = from_pil(img, str(path))
+    loaded.frames = frames
+    return loaded
 
 
 def from_pil(img: Image.Image, name: str = "image") -> LoadedImage:
@@ -88,6 +97,8 @@ def from_pil(img: Image.Image, name: str = "image") -> LoadedImage:
 def check_output_path(path: str | os.PathLike) -> Path:
     """Fail before any work if the result could not be written there."""
     path = Path(path)
+    if path.is_dir():
+        raise ImageError(f"{path}: is a directory; give the output file's name")
     if path.suffix.lower() not in IMAGE_SUFFIXES:
         raise ImageError(f"{path}: unsupported output format {path.suffix or '(none)'!r}; "
                          f"use one of {', '.join(sorted(IMAGE_SUFFIXES))}")
@@ -95,23 +106,6 @@ def check_output_path(path: str | os.PathLike) -> Path:
     if not parent.is_dir():
         raise ImageError(f"{path}: output folder {parent} does not exist")
     return path
-
-
-def atomic_write(path: str | os.PathLike, write) -> None:
-    """Call ``write(tmp_path)`` then rename into place; remove the temporary file on failure."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent or ".")
-    os.close(fd)
-    try:
-        write(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file normal permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def to_pil(rgb: np.ndarray, alpha: np.ndarray | None = None, grayscale: bool = False) -> Image.Image:
@@ -129,10 +123,9 @@ def save_image(path: str | os.PathLike, rgb: np.ndarray, alpha: np.ndarray | Non
     """Write an HxWx3 uint8 result; alpha (same size) and grayscale follow the input."""
     path = check_output_path(path)
     img = to_pil(rgb, alpha if path.suffix.lower() in (".png", ".webp", ".tif", ".tiff") else None, grayscale)
-    if path.suffix.lower() in (".jpg", ".jpeg"):
-        atomic_write(path, lambda tmp: img.save(tmp, quality=95))
-    else:
-        atomic_write(path, lambda tmp: img.save(tmp))
+    fmt = Image.registered_extensions()[path.suffix.lower()]  # the temporary has no suffix to go by
+    options = {"quality": 95} if fmt == "JPEG" else {}
+    atomic_write(path, lambda tmp: img.save(tmp, format=fmt, **options))
 
 
 def resize_alpha(alpha: np.ndarray, scale: int) -> np.ndarray:

@@ -19,11 +19,6 @@ from mossnet.core.tiling import (
     upscale_tiled,
 )
 
-# The two exported programs and their tensors, in call order: every runtime, manifest and app
-# reads these names from here (docs/tiling.md).
-PROGRAMS = {"context": (("thumbnail",), "modulation"),
-            "upscale_patch": (("patch", "modulation"), "hr_patch")}
-
 
 class ContextProgram(nn.Module):
     """thumbnail (1, 3, T, T) -> modulation (1, M, 1, 1). Exported as ``context``."""

@@ -31,6 +31,11 @@ import numpy as np
 # is not a constant: it is the model's receptive-field radius rounded up to ``align``, the
 # smallest halo for which tiling is exact.
 DEFAULT_PATCH = 64
+# A tile's LR core is at most this: at 1024 the patch program's activations already take about
+# 0.5 GB, and no image needs a larger one to be tiled exactly (a bigger core only adds canvas).
+MAX_PATCH = 1024
+MAX_THUMB = 1024
+MAX_SCALE = 8  # the rules hold for any scale; MossNet models are x2 and x4
 
 
 @dataclass(frozen=True)
@@ -42,10 +47,40 @@ class TilingConfig:
     thumb: int  # side of the context thumbnail
 
     def __post_init__(self):
+        """Every tiling, whether from a flag, a manifest or a quant.json, passes these checks:
+        they are what keeps the tiling driver's arithmetic and memory sane."""
+        for name in ("scale", "patch", "halo", "align", "thumb"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ValueError(f"{name} must be an integer, not {type(value).__name__} {value!r}")
+        if not 1 <= self.scale <= MAX_SCALE:
+            raise ValueError(f"scale {self.scale} must be between 1 and {MAX_SCALE}")
+        if self.align < 1 or self.align & (self.align - 1) or self.align > 64:
+            raise ValueError(f"align {self.align} must be a power of two up to 64")
         if self.patch <= 0 or self.patch % self.align:
             raise ValueError(f"patch {self.patch} must be a positive multiple of {self.align}")
-        if self.halo < 0 or self.halo % self.align:
-            raise ValueError(f"halo {self.halo} must be a non-negative multiple of {self.align}")
+        if self.patch > MAX_PATCH:
+            gib = 4 * 64 * (self.patch + 2 * self.halo) ** 2 / 2 ** 30  # ~64 float channels alive
+            raise ValueError(f"patch {self.patch} is over the limit of {MAX_PATCH} (one tile would need "
+                             f"about {gib:.1f} GiB; a larger tile only adds padding)")
+        if self.halo < 0 or self.halo % self.align or self.halo > MAX_PATCH:
+            raise ValueError(f"halo {self.halo} must be a non-negative multiple of {self.align} "
+                             f"up to {MAX_PATCH}")
+        if not 1 <= self.thumb <= MAX_THUMB:
+            raise ValueError(f"thumb {self.thumb} must be between 1 and {MAX_THUMB}")
+
+    @classmethod
+    def from_dict(cls, d) -> "TilingConfig":
+        """A tiling from JSON (manifest, quant.json): exactly these five integer keys."""
+        keys = ("scale", "patch", "halo", "align", "thumb")
+        if not isinstance(d, dict):
+            raise ValueError(f"tiling must be an object with {', '.join(keys)}, not {type(d).__name__}")
+        if set(d) != set(keys):
+            missing, extra = set(keys) - set(d), set(d) - set(keys)
+            raise ValueError("tiling " + "; ".join(
+                ([f"lacks {', '.join(sorted(missing))}"] if missing else [])
+                + ([f"has unknown {', '.join(sorted(map(str, extra)))}"] if extra else [])))
+        return cls(**{k: d[k] for k in keys})
 
     @property
     def input_size(self) -> int:
@@ -154,6 +189,12 @@ def to_uint8(output_chw: np.ndarray) -> np.ndarray:
     """float (3, H, W) in [0, 1] -> uint8 HxWx3: clamp, then round half up."""
     return np.floor(np.clip(output_chw, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8).transpose(1, 2, 0)
 
+
+# The two fixed-shape programs and their tensors, in call order. Every runtime, manifest and app
+# reads the names from here; the torch modules that implement them are in mossnet.core.pipeline
+# (this module stays free of torch, so a runtime that does not need it never loads it).
+PROGRAMS = {"context": (("thumbnail",), "modulation"),
+            "upscale_patch": (("patch", "modulation"), "hr_patch")}
 
 ContextFn = Callable[[np.ndarray], np.ndarray]
 PatchFn = Callable[[np.ndarray, np.ndarray], np.ndarray]

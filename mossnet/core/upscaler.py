@@ -77,11 +77,18 @@ class Upscaler:
         return rgb if a.shape[2] == 3 else np.dstack([rgb, resize_alpha(a[..., 3].copy(), self.scale)])
 
     def upscale_file(self, src: str | os.PathLike, dst: str | os.PathLike, *,
-                     max_pixels: int = DEFAULT_MAX_PIXELS, progress: Progress | None = None) -> tuple[int, int]:
+                     max_pixels: int = DEFAULT_MAX_PIXELS, progress: Progress | None = None,
+                     overwrite: bool = False, notice: Callable[[str], None] | None = None) -> tuple[int, int]:
         """Read, upscale and atomically write one image (format from ``dst``'s suffix); returns
-        the input's (width, height). The output path is checked before any work."""
+        the input's (width, height). The output path is checked before any work; writing over
+        the input itself needs ``overwrite``. ``notice`` hears what the user should know (an
+        animation's first frame is the one upscaled)."""
         check_output_path(dst)
+        if not overwrite and same_file(src, dst):
+            raise ImageError(f"{dst}: is the input itself; choose another output (or pass --overwrite)")
         loaded = load_image(src, max_pixels=max_pixels)
+        if loaded.frames > 1 and notice is not None:
+            notice(f"{src} is an animation of {loaded.frames} frames; upscaling its first frame only")
         rgb, alpha, grayscale = self._upscale_loaded(loaded, progress)
         save_image(dst, rgb, alpha=alpha, grayscale=grayscale)
         return loaded.rgb.shape[1], loaded.rgb.shape[0]
@@ -90,6 +97,14 @@ class Upscaler:
         rgb = self.upscale_rgb(image.rgb, progress)
         alpha = None if image.alpha is None else resize_alpha(image.alpha, self.scale)
         return rgb, alpha, image.grayscale
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two paths name one file (links and ``./`` spellings included)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return Path(a).resolve() == Path(b).resolve()
 
 
 def _callback(progress: Progress | None):

@@ -1,7 +1,12 @@
 """``python -m targets.coreml export|upscale`` (see ``targets.cli``)."""
 import sys
 
-from ..cli import main
+from mossnet.core.errors import quiet_interrupts
+
+if __name__ == "__main__":  # before torch imports (seconds): Ctrl-C there is one line too
+    quiet_interrupts()
+
+from ..cli import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main("coreml"))

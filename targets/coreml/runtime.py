@@ -14,11 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from mossnet.core.pipeline import PROGRAMS
+from mossnet.core.tiling import PROGRAMS
 
 from ..runtime import ExportError, Precision, Programs, Runtime
 
 COMPUTE = ("fp16", "fp32")
+SPEC = "Data/com.apple.CoreML/model.mlmodel"
 
 
 class CoreML(Runtime):
@@ -31,6 +32,8 @@ class CoreML(Runtime):
                   Precision("w8a8", "ptq", 42.0))
     default_precision = "fp16"
     timed = sys.platform == "darwin"
+    native_loader = sys.platform == "darwin"  # Core ML itself loads it there; elsewhere pure Python
+    folder_entries = tuple(f"{name}.mlpackage" for name in PROGRAMS)
 
     def toolkit(self, compute: str | None = None, **options) -> dict:
         return {**super().toolkit(), "format": "mlprogram", "minimum_deployment_target": "iOS17",
@@ -56,6 +59,36 @@ class CoreML(Runtime):
                 mlmodel = ct.optimize.coreml.linear_quantize_weights(mlmodel, config=weight_config(ct))
             mlmodel.save(str(path / f"{name}.mlpackage"))
         return {"toolkit": self.toolkit(compute), "files": {name: f"{name}.mlpackage" for name in PROGRAMS}}
+
+    def check_file(self, path: Path) -> None:
+        """A folder with exactly the two packages, each with its Manifest.json and model spec."""
+        if not path.is_dir():
+            raise ExportError(f"{path}: not a .coreml folder")
+        found = sorted(p.name for p in path.iterdir())
+        expected = sorted(self.folder_entries)
+        if found != expected:
+            raise ExportError(f"{path}: holds {', '.join(found) or 'nothing'}, not {', '.join(expected)}")
+        for package in program_paths(path).values():
+            if not (package / "Manifest.json").is_file() or not (package / SPEC).is_file():
+                raise ExportError(f"{package}: not an mlpackage (no Manifest.json and {SPEC})")
+
+    def declare(self, path: Path) -> dict:
+        """Each package's input and output names, shapes and dtypes from its model description."""
+        import coremltools as ct
+        dtypes = {ct.proto.FeatureTypes_pb2.ArrayFeatureType.FLOAT32: "float32",
+                  ct.proto.FeatureTypes_pb2.ArrayFeatureType.FLOAT16: "float16",
+                  ct.proto.FeatureTypes_pb2.ArrayFeatureType.INT32: "int32"}
+        out = {}
+        for name, package in program_paths(path).items():
+            spec = ct.models.MLModel(str(package), skip_model_load=True).get_spec()
+
+            def tensor(feature):
+                array = feature.type.multiArrayType
+                return {"name": feature.name, "shape": [int(d) for d in array.shape],
+                        "dtype": dtypes.get(array.dataType, f"code {array.dataType}")}
+            out[name] = {"inputs": [tensor(f) for f in spec.description.input],
+                         "outputs": [tensor(f) for f in spec.description.output]}
+        return out
 
     def programs(self, path: Path) -> Programs:
         return predict_programs(path) if sys.platform == "darwin" else interpreter_programs(path)

@@ -5,13 +5,39 @@ fp32 lowers the float programs; int8-ptq / int8-qat lower a quantized pipeline f
 the weights folded to int8."""
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import numpy as np
 
-from mossnet.core.pipeline import PROGRAMS
+from mossnet.core.tiling import PROGRAMS
 
-from ..runtime import Precision, Programs, Runtime
+from ..runtime import ExportError, Precision, Programs, Runtime, native_stderr_filtered
+
+# c10::ScalarType codes of the dtypes a MossNet program can declare
+SCALAR_TYPES = {0: "uint8", 1: "int8", 2: "int16", 3: "int32", 5: "float16", 6: "float32"}
+
+
+def check_pte(path: Path) -> None:
+    """The file layout ExecuTorch's loader assumes: the flatbuffer identifier ``ET12`` and, in
+    the extended header ``eh00``, a program and segment region that fit the file. A file that
+    fails here never reaches the C++ loader (which logs the identifier's bytes; non-UTF-8 ones
+    made it call ``terminate``)."""
+    if not path.is_file():
+        raise ExportError(f"{path}: not a .pte file")
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(40)
+    if len(head) < 8 or head[4:8] != b"ET12":
+        raise ExportError(f"{path}: not an ExecuTorch program (no ET12 flatbuffer identifier)")
+    if head[8:12] == b"eh00":
+        if len(head) < 32:
+            raise ExportError(f"{path}: not an ExecuTorch program (truncated header)")
+        length, program_size, segment_base = struct.unpack_from("<IQQ", head, 12)
+        segment_size = struct.unpack_from("<Q", head, 32)[0] if length >= 32 and len(head) >= 40 else 0
+        if program_size > size or segment_base > size or (segment_size and segment_base + segment_size != size):
+            raise ExportError(f"{path}: truncated or padded ExecuTorch program (its header says "
+                              f"{max(program_size, segment_base + segment_size)} bytes, the file has {size})")
 
 
 class ExecuTorch(Runtime):
@@ -22,6 +48,7 @@ class ExecuTorch(Runtime):
     suffix = ".pte"
     precisions = (Precision("fp32"), Precision("int8-ptq", "ptq", 45.0), Precision("int8-qat", "qat", 45.0))
     default_precision = "int8-ptq"
+    native_loader = True
 
     def toolkit(self, **options) -> dict:
         return {**super().toolkit(), "backend": "XNNPACK"}
@@ -62,11 +89,36 @@ class ExecuTorch(Runtime):
         path.write_bytes(program.buffer)
         return {"toolkit": self.toolkit(), "files": {name: f"method {name}" for name in PROGRAMS}}
 
+    def check_file(self, path: Path) -> None:
+        check_pte(path)
+
+    def load(self, path: Path):
+        """The program, its flatbuffer verified, with cpuinfo's noise filtered out."""
+        rt = self.bindings()
+        with native_stderr_filtered():
+            return rt._load_program(str(path), program_verification=rt.Verification.InternalConsistency)
+
+    def declare(self, path: Path) -> dict:
+        """Method names and every input and output's sizes and dtype, from the method metadata."""
+        program = self.load(path)
+        names = [program.get_method_name(i) for i in range(program.num_methods())]
+        out = {}
+        for name in names:
+            meta = program.method_meta(name)
+
+            def tensor(t):
+                return {"shape": list(t.sizes()), "dtype": SCALAR_TYPES.get(int(t.dtype()), f"code {int(t.dtype())}")}
+            out[name] = {"inputs": [tensor(meta.input_tensor_meta(i)) for i in range(meta.num_inputs())],
+                         "outputs": [tensor(meta.output_tensor_meta(i)) for i in range(meta.num_outputs())]}
+            with native_stderr_filtered():
+                program.load_method(name)  # the delegate (XNNPACK) blob is parsed here
+        return out
+
     def programs(self, path: Path) -> Programs:
         import torch
-        rt = self.bindings()
-        program = rt._load_program(str(path), program_verification=rt.Verification.InternalConsistency)
-        context, patch = (program.load_method(name) for name in PROGRAMS)
+        program = self.load(path)
+        with native_stderr_filtered():
+            context, patch = (program.load_method(name) for name in PROGRAMS)
 
         def context_fn(thumb: np.ndarray) -> np.ndarray:
             return context([torch.from_numpy(thumb)])[0].numpy()

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from mossnet.core.pipeline import PROGRAMS
+from mossnet.core.tiling import PROGRAMS
 
-from ..runtime import Precision, Programs, Runtime
+from ..runtime import ExportError, Precision, Programs, Runtime, native_stderr_filtered
 
 # litert-torch names a signature's tensors by position, args_0, args_1, ... -> output_0, in
 # the order of mossnet.core.pipeline.PROGRAMS.
@@ -43,6 +43,7 @@ class LiteRT(Runtime):
     suffix = ".tflite"
     precisions = (Precision("fp32"), Precision("int8", "ptq", 45.0))
     default_precision = "int8"
+    native_loader = True
 
     def modules(self) -> tuple[str, ...]:
         return ("ai_edge_litert",)  # running needs only the interpreter; converting checks litert_torch
@@ -51,10 +52,43 @@ class LiteRT(Runtime):
         self.threads = threads
         return "runtime default" if not threads else f"{threads} (Interpreter num_threads)"
 
+    def check_file(self, path: Path) -> None:
+        """The TFLite flatbuffer identifier ``TFL3`` and a root offset inside the file."""
+        if not path.is_file():
+            raise ExportError(f"{path}: not a .tflite file")
+        with open(path, "rb") as f:
+            head = f.read(8)
+        if len(head) < 8 or head[4:8] != b"TFL3":
+            raise ExportError(f"{path}: not a LiteRT model (no TFL3 flatbuffer identifier)")
+        if int.from_bytes(head[:4], "little") >= path.stat().st_size:
+            raise ExportError(f"{path}: truncated LiteRT model")
+
+    def declare(self, path: Path) -> dict:
+        """Signatures, with each tensor's shape, dtype and (scale, zero point), in the order of
+        ``mossnet.core.pipeline.PROGRAMS`` (litert-torch names tensors by position)."""
+        it = self.interpreter(path)
+        out = {}
+        for name in it.get_signature_list():
+            runner = it.get_signature_runner(name)
+            ins, outs = runner.get_input_details(), runner.get_output_details()
+            expected = SIGNATURES.get(name, ((), ""))
+            if set(ins) != set(expected[0]) or set(outs) != {expected[1]}:
+                raise ExportError(f"{path}: signature {name!r} has tensors {sorted(ins)} -> {sorted(outs)}, "
+                                  f"not {list(expected[0])} -> {expected[1]!r}")
+
+            def tensor(key, d):
+                return {"key": key, "shape": [int(v) for v in d["shape"]],
+                        "dtype": np.dtype(d["dtype"]).name,
+                        "quantization": [float(d["quantization"][0]), int(d["quantization"][1])]}
+            out[name] = {"inputs": [tensor(k, ins[k]) for k in expected[0]],
+                         "outputs": [tensor(expected[1], outs[expected[1]])]}
+        return out
+
     def interpreter(self, path: Path):
         self.require()
         from ai_edge_litert.interpreter import Interpreter
-        return Interpreter(model_path=str(path), num_threads=self.threads)
+        with native_stderr_filtered():
+            return Interpreter(model_path=str(path), num_threads=self.threads)
 
     def convert(self, source, precision: Precision, path: Path, **options) -> dict:
         try:
