@@ -5,14 +5,22 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Callable
 
 from tqdm import tqdm
 
+from mossnet.core.batch import is_batch, plan_batch, run_batch
 from mossnet.core.checkpoint import DEFAULT_CHECKPOINT
-from mossnet.core.errors import run_cli
+from mossnet.core.errors import FlagError, run_cli
 from mossnet.core.flags import positive, thread_count
-from mossnet.core.image_io import DEFAULT_MAX_PIXELS, ImageError, check_output_path
+from mossnet.core.image_io import (
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_QUALITY,
+    OUTPUT_FORMATS,
+    ImageError,
+    check_output_path,
+)
 from mossnet.core.tiling import DEFAULT_PATCH
 from mossnet.core.upscaler import Upscaler, same_file
 
@@ -23,13 +31,27 @@ from .publish import export
 PROGRESS_MIN_TILES = 16  # show a progress bar from this many tiles on
 
 
+def quality(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"{value} is not between 1 and 100")
+    return value
+
+
 def add_upscale_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("input", help="image to upscale (PNG, JPEG, WebP, BMP, TIFF)")
-    p.add_argument("output", help="where to write the result; the format follows the suffix")
+    p.add_argument("paths", nargs="+", metavar="PATH",
+                   help="IN OUT (one image; the format follows OUT's suffix), or IN_DIR OUT_DIR, or "
+                        "IN [IN ...] OUT_DIR (images and folders into one folder)")
     p.add_argument("--max-pixels", type=positive, default=DEFAULT_MAX_PIXELS,
                    help=f"refuse larger inputs (default {DEFAULT_MAX_PIXELS:,})")
     p.add_argument("--threads", type=thread_count, default=None, help="CPU threads for the runtime")
-    p.add_argument("--overwrite", action="store_true", help="allow the output to be the input file itself")
+    p.add_argument("--format", choices=sorted(OUTPUT_FORMATS), default=None,
+                   help="format of the files written into an output folder (default png)")
+    p.add_argument("--quality", type=quality, default=None,
+                   help=f"JPEG / WebP quality, 1 to 100 (default {DEFAULT_QUALITY['JPEG']} / {DEFAULT_QUALITY['WEBP']})")
+    p.add_argument("--skip-existing", action="store_true", help="folder outputs: leave outputs that exist alone")
+    p.add_argument("--overwrite", action="store_true",
+                   help="one image: allow the output to be the input file itself (a batch never overwrites an input)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
 
 
@@ -55,23 +77,47 @@ class TileBar:
 
 
 def run_upscale(args: argparse.Namespace, open_upscaler: Callable[[], Upscaler]) -> int:
-    """Check the output path, load, upscale the file, say what was done."""
+    """One image (``IN OUT``) or a batch (``IN_DIR OUT_DIR``, ``IN ... OUT_DIR``): check the
+    paths, load the programs once, upscale, say what was done."""
+    if is_batch(args.paths):
+        return run_cli(lambda: _batch(args, open_upscaler))
+
     def body() -> int:
-        check_output_path(args.output)
-        if not args.overwrite and same_file(args.input, args.output):
-            raise ImageError(f"{args.output}: is the input itself; choose another output (or pass --overwrite)")
+        src, dst = args.paths
+        if args.format is not None:
+            raise FlagError(f"--format is for an output folder; {dst}'s suffix gives its format")
+        if args.skip_existing and Path(dst).exists():
+            if not args.quiet:
+                print(f"{dst} exists; skipped", file=sys.stderr)
+            return 0
+        check_output_path(dst)
+        if not args.overwrite and same_file(src, dst):
+            raise ImageError(f"{dst}: is the input itself; choose another output (or pass --overwrite)")
         up = open_upscaler()
         bar = TileBar(args.quiet)
         try:
-            w, h = up.upscale_file(args.input, args.output, max_pixels=args.max_pixels, progress=bar,
-                                   overwrite=args.overwrite, notice=lambda msg: print(f"note: {msg}", file=sys.stderr))
+            w, h = up.upscale_file(src, dst, max_pixels=args.max_pixels, progress=bar, overwrite=args.overwrite,
+                                   quality=args.quality,
+                                   notice=lambda msg: print(f"note: {msg}", file=sys.stderr))
         finally:
             bar.close()
         if not args.quiet:
-            print(f"{args.input} ({w}x{h}) -> {args.output} ({w * up.scale}x{h * up.scale}; "
+            print(f"{src} ({w}x{h}) -> {dst} ({w * up.scale}x{h * up.scale}; "
                   f"{up.runtime} {up.precision})", file=sys.stderr)
         return 0
     return run_cli(body)
+
+
+def _batch(args: argparse.Namespace, open_upscaler: Callable[[], Upscaler]) -> int:
+    if len(args.paths) < 2:
+        raise FlagError("give an input and an output: IN OUT, IN_DIR OUT_DIR or IN [IN ...] OUT_DIR")
+    out_dir, jobs = plan_batch(args.paths, args.format or "png")
+    up = open_upscaler()
+    result = run_batch(up, out_dir, jobs, max_pixels=args.max_pixels, quality=args.quality,
+                       skip_existing=args.skip_existing, quiet=args.quiet)
+    if not args.quiet:
+        print(f"{result.summary()} -> {out_dir} ({up.runtime} {up.precision})", file=sys.stderr)
+    return result.exit_code
 
 
 def main(runtime_name: str, argv=None) -> int:

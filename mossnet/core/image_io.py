@@ -15,6 +15,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from mossnet.core.atomic import atomic_write
 from mossnet.core.errors import UserError, one_line
+from mossnet.core.png import write_png
 
 __all__ = ["atomic_write"]  # re-exported: writers elsewhere import it from here
 
@@ -118,13 +119,35 @@ def to_pil(rgb: np.ndarray, alpha: np.ndarray | None = None, grayscale: bool = F
     return img
 
 
+DEFAULT_QUALITY = {"JPEG": 92, "WEBP": 90}  # --quality when not given
+OUTPUT_FORMATS = {"png": ".png", "jpg": ".jpg", "webp": ".webp"}  # --format for folder outputs
+
+
+def output_format(path: str | os.PathLike) -> str:
+    """Pillow's format name for an output path's suffix (PNG, JPEG, WEBP, BMP, TIFF)."""
+    return Image.registered_extensions()[Path(path).suffix.lower()]
+
+
+def keeps_alpha(path: str | os.PathLike) -> bool:
+    return Path(path).suffix.lower() in (".png", ".webp", ".tif", ".tiff")
+
+
 def save_image(path: str | os.PathLike, rgb: np.ndarray, alpha: np.ndarray | None = None,
-               grayscale: bool = False) -> None:
-    """Write an HxWx3 uint8 result; alpha (same size) and grayscale follow the input."""
+               grayscale: bool = False, quality: int | None = None) -> None:
+    """Write an HxWx3 uint8 result; alpha (same size) and grayscale follow the input. PNG goes
+    through ``mossnet.core.png`` (fast, lossless), the rest through Pillow; ``quality`` is
+    JPEG's and WebP's (default ``DEFAULT_QUALITY``)."""
     path = check_output_path(path)
-    img = to_pil(rgb, alpha if path.suffix.lower() in (".png", ".webp", ".tif", ".tiff") else None, grayscale)
-    fmt = Image.registered_extensions()[path.suffix.lower()]  # the temporary has no suffix to go by
-    options = {"quality": 95} if fmt == "JPEG" else {}
+    alpha = alpha if keeps_alpha(path) else None
+    fmt = output_format(path)  # the temporary has no suffix to go by
+    if fmt == "PNG":
+        def write(tmp: str) -> None:
+            with open(tmp, "wb") as f:
+                write_png(f, rgb, alpha=alpha, grayscale=grayscale)
+        atomic_write(path, write)
+        return
+    img = to_pil(rgb, alpha, grayscale)
+    options = {"quality": quality or DEFAULT_QUALITY[fmt]} if fmt in DEFAULT_QUALITY else {}
     atomic_write(path, lambda tmp: img.save(tmp, format=fmt, **options))
 
 

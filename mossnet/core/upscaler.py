@@ -8,6 +8,7 @@ runtime layer (``targets.registry``) builds it, so a checkpoint, a ``.pte``, a `
 from __future__ import annotations
 
 import os
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -19,13 +20,17 @@ from mossnet.core.image_io import (
     DEFAULT_MAX_PIXELS,
     ImageError,
     LoadedImage,
+    atomic_write,
     check_output_path,
     from_pil,
+    keeps_alpha,
     load_image,
+    output_format,
     resize_alpha,
     save_image,
     to_pil,
 )
+from mossnet.core.png import PNGStripWriter
 from mossnet.core.tiling import (
     ContextFn,
     PatchFn,
@@ -78,20 +83,47 @@ class Upscaler:
 
     def upscale_file(self, src: str | os.PathLike, dst: str | os.PathLike, *,
                      max_pixels: int = DEFAULT_MAX_PIXELS, progress: Progress | None = None,
-                     overwrite: bool = False, notice: Callable[[str], None] | None = None) -> tuple[int, int]:
-        """Read, upscale and atomically write one image (format from ``dst``'s suffix); returns
-        the input's (width, height). The output path is checked before any work; writing over
-        the input itself needs ``overwrite``. ``notice`` hears what the user should know (an
-        animation's first frame is the one upscaled)."""
+                     overwrite: bool = False, notice: Callable[[str], None] | None = None,
+                     quality: int | None = None) -> tuple[int, int]:
+        """Read, upscale and atomically write one image (format from ``dst``'s suffix; PNG is
+        streamed, ``quality`` is JPEG's and WebP's); returns the input's (width, height). The
+        output path is checked before any work; writing over the input itself needs
+        ``overwrite``. ``notice`` hears what the user should know (an animation's first frame
+        is the one upscaled)."""
         check_output_path(dst)
         if not overwrite and same_file(src, dst):
             raise ImageError(f"{dst}: is the input itself; choose another output (or pass --overwrite)")
         loaded = load_image(src, max_pixels=max_pixels)
         if loaded.frames > 1 and notice is not None:
             notice(f"{src} is an animation of {loaded.frames} frames; upscaling its first frame only")
-        rgb, alpha, grayscale = self._upscale_loaded(loaded, progress)
-        save_image(dst, rgb, alpha=alpha, grayscale=grayscale)
+        self.upscale_to_file(loaded, dst, progress=progress, quality=quality)
         return loaded.rgb.shape[1], loaded.rgb.shape[0]
+
+    def upscale_to_file(self, image: LoadedImage, dst: str | os.PathLike, *, progress: Progress | None = None,
+                        quality: int | None = None, encoder: Executor | None = None) -> Future | None:
+        """Upscale a loaded image and write it atomically to ``dst``.
+
+        PNG is streamed: each finished tile row is filtered and compressed in a background
+        thread while the next row computes, so the output is never held whole. Other formats
+        are encoded whole by Pillow: in ``encoder`` when given (the returned future finishes
+        the write; the caller may start the next image meanwhile), else here."""
+        dst = check_output_path(dst)
+        alpha = None if image.alpha is None or not keeps_alpha(dst) else resize_alpha(image.alpha, self.scale)
+        if output_format(dst) == "PNG":
+            h, w = image.rgb.shape[:2]
+            mode = ("L" if image.grayscale else "RGB") + ("A" if alpha is not None else "")
+
+            def write(tmp: str) -> None:
+                with open(tmp, "wb") as f, PNGStripWriter(f, h * self.scale, w * self.scale, mode,
+                                                          alpha=alpha, background=True) as writer:
+                    self.upscale_rgb(image.rgb, progress, out=writer)
+            atomic_write(dst, write)
+            return None
+        rgb = self.upscale_rgb(image.rgb, progress)
+        if encoder is None:
+            save_image(dst, rgb, alpha=alpha, grayscale=image.grayscale, quality=quality)
+            return None
+        return encoder.submit(save_image, dst, rgb, alpha=alpha, grayscale=image.grayscale, quality=quality)
 
     def _upscale_loaded(self, image: LoadedImage, progress: Progress | None):
         rgb = self.upscale_rgb(image.rgb, progress)
