@@ -32,6 +32,7 @@ def main(argv=None) -> int:
     p.add_argument("--data", nargs="+", required=True, help="benchmark folders of HR images (e.g. Set5)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a Markdown table")
     p.add_argument("--no-bicubic", action="store_true", help="skip the bicubic baseline row")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars (--json implies it)")
     args = p.parse_args(argv)
     return run_cli(lambda: run(args))
 
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     methods = {} if args.no_bicubic else {"bicubic": bicubic_upscale(model.cfg.scale)}
     name = f"{ckpt['arch']} x{model.cfg.scale}" + ("" if model.cfg.context else " (no context)")
     methods[name] = lambda lr: upscale_with_model(model, lr, tiling)
-    results = evaluate(methods, args.data, model.cfg.scale, progress=sys.stderr.isatty())
+    results = evaluate(methods, args.data, model.cfg.scale, progress=not (args.json or args.quiet))
     if args.json:
         print(json.dumps({"scale": model.cfg.scale, "checkpoint": args.ckpt, "results": results}, indent=1))
     else:
