@@ -1,9 +1,13 @@
-"""Upscale one image: ``python -m mossnet.upscale in.png out.png``.
+"""Upscale images: ``python -m mossnet.upscale in.png out.png``, ``... IN_DIR OUT_DIR`` or
+``... a.png b.jpg OUT_DIR``.
 
 Runs the shipped MossNet-XS x4 weights (or ``--ckpt``: any checkpoint, quantized pipeline or
 exported artifact) through the tiled pipeline, so memory stays bounded by the patch size at any
 image size. Alpha is resized with bicubic, grayscale inputs give grayscale outputs, EXIF
-rotation is applied, and the output is written atomically."""
+rotation is applied, and every output is written atomically (PNG streamed as tile rows finish).
+Folders and several inputs go into one output folder (sub-folders mirrored, ``--format``,
+``--skip-existing``) with the programs loaded once and one progress bar; a file that fails is
+one line on stderr, the others are still written, and the exit code is then non-zero."""
 from __future__ import annotations
 
 import argparse

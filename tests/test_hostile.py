@@ -100,7 +100,10 @@ def _animated(path: Path) -> Path:
 
 UPSCALE_FLAGS = [  # name, argv builder(tmp) -> argv, expected exit, message (None: argparse)
     ("input_is_a_directory", lambda t: [t, t / "o.png"], 2, "is a directory"),
-    ("output_is_a_directory", lambda t: [SAMPLE, t], 2, "is a directory"),
+    # (one image and an existing folder writes into the folder, like cp: tests/test_batch.py)
+    ("several_inputs_to_an_image_name", lambda t: [SAMPLE, SAMPLE, t / "o.png"], 2, "names an image file"),
+    ("several_inputs_to_a_file", lambda t: [SAMPLE, SAMPLE, shutil.copy(SAMPLE, t / "o.png")], 2,
+     "is not a folder"),
     ("output_is_input", lambda t: [shutil.copy(SAMPLE, t / "in.png"), t / "in.png"], 2, "is the input itself"),
     ("output_is_input_by_another_name", lambda t: [shutil.copy(SAMPLE, t / "in.png"), t / "." / "in.png"], 2,
      "is the input itself"),

@@ -90,6 +90,15 @@ def test_upscale_command_runs_the_artifact(quantized, tmp_path, capsys):
     assert main("tflite", ["upscale", str(ROOT / "examples" / "sample.png"), str(out), "--artifact",
                  str(tmp_path / "missing.tflite")]) == 2
     assert "no such artifact" in capsys.readouterr().err
+    folder = tmp_path / "in"  # the batch form, shared by every runtime CLI (issue 16)
+    folder.mkdir()
+    Image.new("RGB", (24, 16), "red").save(folder / "a.png")
+    (folder / "b.png").write_bytes(b"not a png")
+    assert main("tflite", ["upscale", str(folder), str(tmp_path / "out"), "--artifact", str(artifact),
+                           "--format", "jpg"]) == 2
+    err = capsys.readouterr().err
+    assert "1 upscaled, 0 skipped, 1 failed" in err and "b.png" in err
+    assert Image.open(tmp_path / "out" / "a.jpg").size == (96, 64)
 
 
 @pytest.mark.parametrize("runtime,precision", [("executorch", "int8-ptq"), ("tflite", "int8")])

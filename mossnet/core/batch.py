@@ -47,6 +47,11 @@ def plan_batch(paths: list[str], fmt: str = "png") -> tuple[Path, list[Job]]:
     if out_dir.exists() and not out_dir.is_dir():
         raise ImageError(f"{out_dir}: is not a folder; with several inputs or a folder in, the last path "
                          "is the output folder")
+    if not out_dir.exists() and out_dir.suffix.lower() in IMAGE_SUFFIXES:  # never a folder named out.png
+        if len(inputs) == 1:
+            raise ImageError(f"{inputs[0]}: is a directory; to upscale a folder, give an output folder, "
+                             f"not {out_dir}")
+        raise ImageError(f"{out_dir}: names an image file; with several inputs the last path is the output folder")
     suffix = OUTPUT_FORMATS[fmt]
     pairs: list[tuple[Path, Path]] = []
     for name in inputs:
