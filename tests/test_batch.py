@@ -63,8 +63,9 @@ def test_png_round_trip(filter, h, w, kind):
     assert np.array_equal(np.asarray(got), np.asarray(ref))  # L exactly as Pillow's convert("L")
 
 
-@pytest.mark.parametrize("background", [False, True])
-def test_png_strips_of_different_heights_and_tiles_of_a_row(background):
+@pytest.mark.parametrize("background,filter_bytes", [(False, 1 << 20), (True, 1 << 20), (False, 1), (True, 200)])
+def test_png_strips_of_different_heights_and_tiles_of_a_row(background, filter_bytes, monkeypatch):
+    monkeypatch.setattr("mossnet.core.png.FILTER_BYTES", filter_bytes)  # strips filtered in pieces too
     rgb = photo(50, 37)
     buf = io.BytesIO()
     with PNGStripWriter(buf, 50, 37, background=background) as writer:

@@ -32,6 +32,7 @@ DEFAULT_LEVEL = 1
 DEFAULT_STRATEGY = zlib.Z_RLE
 COLOR_TYPES = {"L": (0, 1), "RGB": (2, 3), "LA": (4, 2), "RGBA": (6, 4)}  # mode -> (PNG colour type, channels)
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
+FILTER_BYTES = 1 << 20  # raw bytes filtered at a time
 
 
 def chunk(kind: bytes, body: bytes | memoryview) -> bytes:
@@ -48,28 +49,31 @@ def filter_rows(rows: np.ndarray, prev: np.ndarray | None, bpp: int, kind: str) 
     if kind == "none":
         body[:] = rows
         return out
-    above = np.empty_like(rows)
-    above[0] = 0 if prev is None else prev
-    above[1:] = rows[:-1]
     if kind == "up":
+        above = np.empty_like(rows)
+        above[0] = 0 if prev is None else prev
+        above[1:] = rows[:-1]
         np.subtract(rows, above, out=body)
         return out
     if kind == "sub":
         body[:, :bpp] = rows[:, :bpp]
         np.subtract(rows[:, bpp:], rows[:, :-bpp], out=body[:, bpp:])
         return out
-    left = np.zeros_like(rows)
-    left[:, bpp:] = rows[:, :-bpp]
+    b = np.empty((r, n), np.int16)  # above
+    b[0] = 0 if prev is None else prev
+    b[1:] = rows[:-1]
+    a = np.zeros((r, n), np.int16)  # left
+    a[:, bpp:] = rows[:, :-bpp]
     if kind == "average":
-        pred = ((left.astype(np.uint16) + above) >> 1).astype(np.uint8)
-        np.subtract(rows, pred, out=body)
+        np.subtract(rows, ((a + b) >> 1).astype(np.uint8), out=body)
         return out
-    upper_left = np.zeros_like(rows)
-    upper_left[:, bpp:] = above[:, :-bpp]
-    a, b, c = (x.astype(np.int16) for x in (left, above, upper_left))
-    pa, pb, pc = np.abs(b - c), np.abs(a - c), np.abs(a + b - 2 * c)
-    pred = np.where((pa <= pb) & (pa <= pc), left, np.where(pb <= pc, above, upper_left))
-    np.subtract(rows, pred, out=body)
+    c = np.zeros((r, n), np.int16)  # upper left
+    c[:, bpp:] = b[:, :-bpp]
+    da, db = a - c, b - c
+    pc = np.abs(da + db)
+    pa, pb = np.abs(db, out=db), np.abs(da, out=da)
+    pred = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
+    np.subtract(rows, pred.astype(np.uint8), out=body)
     return out
 
 
@@ -143,10 +147,13 @@ class PNGStripWriter:
                 raise ValueError(f"alpha rows {y0}..{y1} have shape {a.shape}, expected {(y1 - y0, self.width)}")
             pixels = np.concatenate([pixels, a[..., None]], axis=2)
         raw = np.ascontiguousarray(pixels).reshape(y1 - y0, self.width * self.channels)
-        data = self._z.compress(filter_rows(raw, self._prev, self.channels, self.filter))
-        self._prev = raw[-1].copy()
-        if data:
-            self._file.write(chunk(b"IDAT", data))
+        step = max(1, FILTER_BYTES // raw.shape[1])  # the filters' int16 temporaries stay small
+        for i in range(0, raw.shape[0], step):
+            data = self._z.compress(filter_rows(raw[i:i + step], self._prev, self.channels, self.filter))
+            self._prev = raw[i + step - 1 if i + step <= raw.shape[0] else -1]
+            if data:
+                self._file.write(chunk(b"IDAT", data))
+        self._prev = self._prev.copy()
 
     def close(self) -> None:
         """Encode what is left, check every row arrived, write the end of the file."""
