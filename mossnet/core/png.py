@@ -10,8 +10,9 @@ Filter and zlib settings were chosen by measurement (``python -m mossnet.tools.p
 gives a file of 0.97 to 1.02 times the size of Pillow's default (``compress_level=6``,
 adaptive filters) in a fifth of its time, smaller than Pillow, libpng (imagecodecs) and OpenCV
 at level 1 (1.14 to 1.27 times) at about the same speed. *Up* with ``Z_RLE`` is a further 40 %
-faster for files 18 to 28 % larger. Every filter of the PNG spec is implemented (vectorized: encoding needs only the raw
-neighbours, never reconstructed ones), so the choice stays measurable.
+faster for files 18 to 28 % larger. Every filter of the PNG spec is implemented (vectorized:
+encoding needs only the raw neighbours, never reconstructed ones), so the choice stays
+measurable.
 
 Modes: ``RGB``, ``L`` (made from the RGB strips exactly as Pillow's ``convert("L")`` makes
 it, by Pillow itself), ``RGBA`` and ``LA`` (the alpha plane is given whole or as anything that
