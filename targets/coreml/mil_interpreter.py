@@ -4,7 +4,9 @@ The .mlpackage's MIL program is read back with coremltools' own protobuf loader 
 coremltools is pinned and this module is tested) and run op by op with numpy and torch.
 Each op computes in float32 and its result is cast to the op's declared output dtype, so an
 fp16 program is emulated with fp16 storage between ops. Only MossNet's op set is supported;
-any other op is an error that names it, never a silent guess."""
+any other op, an op with several outputs, a variable defined nowhere, or a result whose shape
+or dtype differs from what the program declares is an error that names it, never a silent
+guess."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -52,20 +54,29 @@ def _quantize(x, zero_point, scale, axis, dtype):
     return np.clip(q, info.min, info.max).astype(dtype)
 
 
+def _same_pads(size: int, kernel: int, stride: int, dilation: int, lower: bool) -> tuple[int, int]:
+    """MIL's "same" / "same_lower": output = ceil(size / stride), the total padding split evenly,
+    the odd pixel after ("same") or before ("same_lower")."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
+    small = total // 2
+    return (total - small, small) if lower else (small, total - small)
+
+
 def _conv(x, weight, bias=None, strides=(1, 1), pad_type="valid", pad=None, dilations=(1, 1), groups=1):
     x, w = torch.from_numpy(np.asarray(x, np.float32)), torch.from_numpy(np.asarray(weight, np.float32))
+    strides, dilations = [int(s) for s in strides], [int(d) for d in dilations]
     if pad_type == "custom":
         top, bottom, left, right = (int(p) for p in pad)
         x = F.pad(x, (left, right, top, bottom))
-    elif pad_type == "same":
-        kh, kw = w.shape[-2:]
-        ph, pw = (kh - 1) * dilations[0], (kw - 1) * dilations[1]
-        x = F.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2))
+    elif pad_type in ("same", "same_lower"):
+        (top, bottom), (left, right) = (_same_pads(x.shape[2 + i], w.shape[2 + i], strides[i], dilations[i],
+                                                   pad_type == "same_lower") for i in range(2))
+        x = F.pad(x, (left, right, top, bottom))
     elif pad_type != "valid":
         raise NotImplementedError(f"conv pad_type {pad_type!r}")
     b = None if bias is None else torch.from_numpy(np.asarray(bias, np.float32))
-    return F.conv2d(x, w, b, stride=tuple(int(s) for s in strides), dilation=tuple(int(d) for d in dilations),
-                    groups=int(groups)).numpy()
+    return F.conv2d(x, w, b, stride=tuple(strides), dilation=tuple(dilations), groups=int(groups)).numpy()
 
 
 def _slice_by_index(x, begin, end, stride=None, begin_mask=None, end_mask=None, squeeze_mask=None):
@@ -123,21 +134,24 @@ class MILInterpreter:
                 raise KeyError(f"missing input {name!r}")
             env[name] = np.asarray(inputs[name]).astype(_np_dtype(var.dtype))
         for op in self.function.operations:
+            if len(op.outputs) != 1:
+                raise NotImplementedError(f"MIL op {op.op_type!r} with {len(op.outputs)} outputs")
             out = op.outputs[0]
             if op.op_type == "const":
                 env[out.name] = np.asarray(out.val)
                 continue
             args = {k: self._value(v, env) for k, v in op.inputs.items()}
             if op.op_type == "quantize":
-                env[out.name] = _quantize(args["input"], args.get("zero_point"), args["scale"],
-                                          None if args.get("axis") is None else int(args["axis"]),
-                                          np.dtype(str(args["output_dtype"])))
+                value = _quantize(args["input"], args.get("zero_point"), args["scale"],
+                                  None if args.get("axis") is None else int(args["axis"]),
+                                  np.dtype(str(args["output_dtype"])))
             elif op.op_type == "cast":
-                env[out.name] = args["x"].astype(_np_dtype(out.dtype))
+                value = args["x"].astype(_np_dtype(out.dtype))
             elif op.op_type in OPS:
-                env[out.name] = np.asarray(OPS[op.op_type](**args)).astype(_np_dtype(out.dtype))
+                value = np.asarray(OPS[op.op_type](**args)).astype(_np_dtype(out.dtype))
             else:
                 raise NotImplementedError(f"MIL op {op.op_type!r} is not supported by this interpreter")
+            env[out.name] = _checked(value, out, op.op_type)
         return {v.name: env[v.name] for v in self.function.outputs}
 
     @staticmethod
@@ -146,4 +160,16 @@ class MILInterpreter:
             return [MILInterpreter._value(v, env) for v in var]
         if var.name in env:
             return env[var.name]
+        if var.val is None:
+            raise ValueError(f"MIL variable {var.name!r} is used before any op defines it")
         return var.val  # an inline constant
+
+
+def _checked(value: np.ndarray, var, op_type: str) -> np.ndarray:
+    """The result, if its dtype and (concrete) shape are what the program declares for ``var``."""
+    if value.dtype != _np_dtype(var.dtype):
+        raise ValueError(f"MIL op {op_type!r} made {value.dtype} for {var.name!r}, declared {_np_dtype(var.dtype)}")
+    declared = tuple(var.shape)
+    if len(declared) != value.ndim or any(isinstance(d, int) and d != s for d, s in zip(declared, value.shape)):
+        raise ValueError(f"MIL op {op_type!r} made shape {value.shape} for {var.name!r}, declared {declared}")
+    return value
