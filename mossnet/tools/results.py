@@ -55,6 +55,7 @@ SOURCES = [
            "PTQ with the histogram observer"),
     Source("qat", ("quantize.qat", XS, "--data", str(SHARED_TRAIN)), "int8 QAT report"),
     Source("targets", ("targets", "export-all"), "every artifact: size, parity, quality, latency"),
+    Source("png", ("mossnet.tools.png_bench",), "which lossless writer: time and bytes against Pillow"),
     Source("arm_parity", ("targets", "arm-parity"), "ExecuTorch and LiteRT artifacts on emulated arm64 CPU models",
            timed=False),
 ]
