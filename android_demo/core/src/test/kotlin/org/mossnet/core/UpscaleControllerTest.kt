@@ -388,7 +388,7 @@ class UpscaleControllerTest {
         assertEquals(0, h.runner.closes.get(), "closed while a tile was running")
         val count = h.states.size
         gate.release()
-        repeat(100) { if (h.runner.closes.get() == 0) Thread.sleep(10) }
+        repeat(1000) { if (h.runner.closes.get() == 0) Thread.sleep(10) }  // up to 10 s on a loaded machine
         main.submit {}.get()
         assertEquals(1, h.runner.closes.get())
         assertNotEquals(mainThread.thread, h.runner.closeThread)
