@@ -140,15 +140,16 @@ def main(argv=None) -> int:
         collect(args.names or list(BY_NAME), sys.executable)
         args.command = "render"
     stale = []
+    shown = lambda doc: str(doc.relative_to(REPO)) if doc.is_relative_to(REPO) else str(doc)  # noqa: E731
     for doc in DOCUMENTS:
         text = doc.read_text()
         new = render(text)
         if new != text:
             if args.command == "render":
                 atomic_write(doc, lambda tmp: Path(tmp).write_text(new))
-                print(f"rendered {doc.relative_to(REPO)}", file=sys.stderr)
+                print(f"rendered {shown(doc)}", file=sys.stderr)
             else:
-                stale.append(str(doc.relative_to(REPO)))
+                stale.append(shown(doc))
     if stale:
         print(f"error: {', '.join(stale)}: results blocks differ from docs/results "
               f"(run `python -m mossnet.tools.results render`)", file=sys.stderr)
