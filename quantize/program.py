@@ -109,11 +109,11 @@ def default_pipeline_dir(ckpt: str | Path, method: str, root: str | Path = ARTIF
     return root / f"{Path(ckpt).stem}_int8_{method}"
 
 
-def pipeline_identity(pipe: QuantizedPipeline) -> dict:
+def pipeline_identity(meta: dict) -> dict:
     """What an exported artifact records of the pipeline it came from: its method and one hash
     over its programs (a re-quantized pipeline makes the artifact stale)."""
-    hashes = pipe.meta.get("program_sha256", {})
-    return {"method": pipe.meta.get("method"),
+    hashes = meta.get("program_sha256", {})
+    return {"method": meta.get("method"),
             "sha256": sha256_text(json.dumps(hashes, sort_keys=True)) if hashes else None}
 
 

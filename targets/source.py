@@ -84,4 +84,4 @@ def export_source(ckpt: str | Path, precision: Precision, quantized_dir: str | P
         raise ExportError(f"{folder}: quantized at patch {pipe.tiling.patch}, not {patch}; run "
                           f"`python -m quantize.{method} {ckpt} --patch {patch}` (and pass --quantized)")
     return ExportSource(model, pipe.tiling, pipe.context, pipe.upscale_patch, pipe.programs(),
-                        precision.reference, ckpt_sha, examples_for(model, pipe.tiling), pipeline_identity(pipe))
+                        precision.reference, ckpt_sha, examples_for(model, pipe.tiling), pipeline_identity(pipe.meta))

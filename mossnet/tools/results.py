@@ -7,8 +7,8 @@ shipped weights, ``../shared``'s benchmark sets) and keeps its output in ``docs/
 commit, machine and load in ``docs/results/index.json``. ``render`` rewrites every block
 ``<!-- results:NAME -->`` ... ``<!-- /results -->`` of the documents from those files; ``check``
 fails when a document differs from what ``render`` would write (tests/test_results.py), so no
-table can drift from its output. Collecting everything takes about an hour on the 2-core
-development machine; name a few to refresh only those."""
+table can drift from its output. Collecting everything takes over an hour on the 2-core
+development machine (each run's seconds are in index.json); name a few to refresh only those."""
 from __future__ import annotations
 
 import argparse
