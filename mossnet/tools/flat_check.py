@@ -1,10 +1,15 @@
-"""Flat colours must stay flat: ``python -m mossnet.tools.flat_check [CKPT ...]``.
+"""Flat colours must stay flat, and no sub-pixel grid: ``python -m mossnet.tools.flat_check [MODEL ...]``.
 
-Upscales a flat image of each of the 27 colours of {0, 128, 255}^3 (the colour cube's
-corners, edge midpoints and centre) through the product's tiled pipeline and prints the
-worst deviation from that colour, in uint8 levels. A photo never gives the context encoder
-a flat or fully saturated thumbnail, so this is where a network extrapolates worst: an
-earlier XS turned an all-black image into a 34-level sub-pixel grid."""
+MODEL is a checkpoint (``.pt``), an int8 pipeline folder or an exported artifact (``.pte``,
+``.tflite``, ``.coreml``): anything ``mossnet.load`` opens. Each flat colour of
+{0, 128, 255}^3 and a few mid-tones, a smooth gradient and ``examples/photo.png`` go through
+the model's own tiled programs (``mossnet.core.flatness``); the table gives the worst
+deviation of a flat colour from itself and the sub-pixel grid (the largest offset among the
+4x4 phase means of the high-pass residual, ``mossnet.core.metrics.subpixel_grid``) on the
+flats, the gradient and the photo, all in uint8 levels. Bounds (issue 20): flats within
+2 levels, grid at most 0.15 on flats and gradients; ``--strict`` exits 1 beyond them.
+An earlier XS turned an all-black image into a 34-level sub-pixel grid; the first int8
+builds drew a 1.7-level grid on every flat colour."""
 from __future__ import annotations
 
 import argparse
@@ -15,15 +20,15 @@ import numpy as np
 import torch
 
 from mossnet.core.arch import MossNet
-from mossnet.core.checkpoint import DEFAULT_CHECKPOINT, CheckpointError, load_model
+from mossnet.core.checkpoint import DEFAULT_CHECKPOINT
+from mossnet.core.errors import run_cli
+from mossnet.core.flatness import FLAT_BOUND, GRID_BOUND, LEVELS, flatness
 from mossnet.core.pipeline import model_tiling, upscale_with_model
-
-LEVELS = (0, 128, 255)
 
 
 @torch.no_grad()
 def flat_colour_errors(model: MossNet, size: tuple[int, int] = (24, 40)) -> dict[tuple, int]:
-    """{(r, g, b): largest |output - colour| over the upscaled flat image}."""
+    """{(r, g, b): largest |output - colour| over the upscaled flat image} (float checkpoints)."""
     tiling = model_tiling(model)
     errors = {}
     for rgb in itertools.product(LEVELS, repeat=3):
@@ -33,24 +38,37 @@ def flat_colour_errors(model: MossNet, size: tuple[int, int] = (24, 40)) -> dict
     return errors
 
 
+def check(path: str) -> dict:
+    """``mossnet.core.flatness`` on whatever ``mossnet.load`` opens at ``path``."""
+    import mossnet
+    up = mossnet.load(path)
+    with torch.no_grad():
+        return flatness(up.context_fn, up.patch_fn, up.tiling)
+
+
+def row(path: str, r: dict) -> str:
+    return (f"| {path} | {r['flat_worst_levels']} ({tuple(r['flat_worst_colour'])}) | {r['flat_grid_levels']:.2f} | "
+            f"{r['gradient_grid_levels']:.2f} | {r.get('photo_grid_levels', float('nan')):.2f} | "
+            f"{'yes' if r['pass'] else 'no'} |")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m mossnet.tools.flat_check", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("ckpt", nargs="*", default=[str(DEFAULT_CHECKPOINT)],
-                   help="MossNet checkpoints (default: shipped XS x4)")
+    p.add_argument("models", nargs="*", default=[str(DEFAULT_CHECKPOINT)], metavar="MODEL",
+                   help="checkpoints, int8 pipeline folders or exported artifacts (default: shipped XS x4)")
+    p.add_argument("--strict", action="store_true", help="exit 1 when a model is beyond the bounds")
     args = p.parse_args(argv)
-    try:
-        models = [(path, load_model(path)[0]) for path in args.ckpt]
-    except CheckpointError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print("| checkpoint | worst deviation (levels) | colours off by more than 4 |")
-    print("|---|---|---|")
-    for path, model in models:
-        errors = flat_colour_errors(model)
-        off = ", ".join(f"{c}: {e}" for c, e in errors.items() if e > 4) or "none"
-        print(f"| {path} | {max(errors.values())} | {off} |")
-    return 0
+
+    def run() -> int:
+        results = [(path, check(path)) for path in args.models]
+        print(f"| model | worst flat deviation (levels, colour) | grid: flats | grid: gradient | grid: photo "
+              f"| within bounds (flats <= {FLAT_BOUND}, grid <= {GRID_BOUND}) |")
+        print("|---|---|---|---|---|---|")
+        for path, r in results:
+            print(row(path, r))
+        return 1 if args.strict and not all(r["pass"] for _, r in results) else 0
+    return run_cli(run)
 
 
 if __name__ == "__main__":
