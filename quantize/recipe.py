@@ -54,7 +54,10 @@ ACTIVATION_QRANGE = (-128, 127)
 EPS = 2 ** -12
 # Bump when the recipe's meaning changes: pipelines and artifacts built with another version
 # are stale (``targets.store``) and get rebuilt.
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
+# The post-training steps PTQ runs by default (``quantize.ptq``; each has a --no-... flag):
+# empirical bias correction of every convolution against float (``quantize.correction``).
+DEFAULT_STEPS = {"bias_correction": True}
 TOOLKIT = ("torch", "torchao", "executorch")  # whose versions a pipeline records
 
 
@@ -77,9 +80,12 @@ class ShareModulation(Quantizer):
     """XNNPACK's annotation, then one shared quantization for the ``modulation`` input and
     every slice of it (see the module docstring)."""
 
-    def __init__(self, inner: XNNPACKQuantizer, spec):
+    def __init__(self, inner: XNNPACKQuantizer, spec, float_modules: tuple[str, ...] = (),
+                 only_modules: tuple[str, ...] = ()):
         super().__init__()
         self.inner, self.spec = inner, spec
+        self.float_modules = tuple(program_module_name(m) for m in float_modules)
+        self.only_modules = tuple(program_module_name(m) for m in only_modules)
 
     def transform_for_annotation(self, model):
         return self.inner.transform_for_annotation(model)
@@ -89,6 +95,11 @@ class ShareModulation(Quantizer):
 
     def annotate(self, model: torch.fx.GraphModule) -> torch.fx.GraphModule:
         self.inner.annotate(model)
+        keep_float(model, self.float_modules)
+        if self.only_modules:  # XNNPACK's set_module_name matches no convolution (its weight has no module)
+            for node in model.graph.nodes:
+                if not _in_module(node, self.only_modules):
+                    node.meta.pop(ANNOTATION_KEY, None)
         inputs = [n for n in model.graph.nodes if n.op == "placeholder" and n.name == MODULATION_INPUT]
         if not inputs:  # the context program
             return model
@@ -108,30 +119,55 @@ class ShareModulation(Quantizer):
         return model
 
 
+def _in_module(node: torch.fx.Node, names: tuple[str, ...]) -> bool:
+    paths = [path for path, _ in node.meta.get("nn_module_stack", {}).values()]
+    return any(p == n or p.startswith(n + ".") for p in paths for n in names)
+
+
+def keep_float(model: torch.fx.GraphModule, modules: tuple[str, ...]) -> None:
+    """Leave ``modules`` (program module names) in float: their nodes lose their annotation,
+    and so do the element-wise ops after them up to the next convolution (FiLM, ReLU, the
+    residual add, depth-to-space), so a float layer hands a float result on. XNNPACK's
+    quantizer cannot do this itself (``set_module_name(name, None)`` is refused)."""
+    if not modules:
+        return
+    todo = [n for n in model.graph.nodes if n.op == "call_function" and _in_module(n, modules)]
+    seen = set()
+    while todo:
+        node = todo.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        node.meta.pop(ANNOTATION_KEY, None)
+        todo += [u for u in node.users if u.op == "call_function" and u.target not in CONVOLUTIONS]
+
+
+CONVOLUTIONS = (torch.ops.aten.conv2d.default, torch.ops.aten.linear.default)
+
+
 def make_quantizer(qat: bool = False, observer: str = DEFAULT_OBSERVER,
                    float_modules: tuple[str, ...] = ()) -> Quantizer:
-    """The quantizer; ``float_modules`` (model module names, e.g. ``upscaler.tail``) stay float."""
+    """The quantizer; ``float_modules`` (model module names, e.g. ``upscaler.tail``) stay float
+    (``keep_float``)."""
     config = quantization_config(qat, observer)
-    quantizer = XNNPACKQuantizer().set_global(config)
-    for name in float_modules:
-        quantizer.set_module_name(program_module_name(name), None)
-    return ShareModulation(quantizer, config.input_activation)
+    return ShareModulation(XNNPACKQuantizer().set_global(config), config.input_activation, float_modules)
 
 
 def single_layer_quantizer(layer: str, observer: str = DEFAULT_OBSERVER) -> Quantizer:
     """Quantizes only ``layer`` (for the sensitivity analysis)."""
     config = quantization_config(False, observer)
-    return ShareModulation(XNNPACKQuantizer().set_module_name(program_module_name(layer), config),
-                           config.input_activation)
+    return ShareModulation(XNNPACKQuantizer().set_global(config), config.input_activation, only_modules=(layer,))
 
 
-def recipe_dict(observer: str = DEFAULT_OBSERVER, float_modules: tuple[str, ...] = ()) -> dict:
+def recipe_dict(observer: str = DEFAULT_OBSERVER, float_modules: tuple[str, ...] = (),
+                steps: dict | None = None) -> dict:
     """The recipe as data, for reports and manifests."""
     return {"weights": {"dtype": "int8", "granularity": "per-channel", "scheme": "symmetric",
                         "range": list(WEIGHT_QRANGE)},
             "activations": {"dtype": "int8", "granularity": "per-tensor", "scheme": "affine",
                             "range": list(ACTIVATION_QRANGE), "observer": observer},
             "annotator": "executorch XNNPACKQuantizer", "float_modules": list(float_modules),
+            "steps": dict(steps) if steps is not None else {k: False for k in DEFAULT_STEPS},
             "version": RECIPE_VERSION, "toolkit": {p: version(p) for p in TOOLKIT}}
 
 
