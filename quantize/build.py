@@ -16,6 +16,7 @@ from mossnet.core.image_io import ImageError
 from mossnet.core.pipeline import model_tiling
 from mossnet.core.tiling import DEFAULT_PATCH, TilingConfig
 
+from .calibration import describe
 from .program import QuantizedPipeline, check_replaceable, default_pipeline_dir, save_pipeline
 from .recipe import recipe_dict
 from .report import (
@@ -81,12 +82,12 @@ def tiling_for(model, patch: int | None) -> TilingConfig:
         raise FlagError(f"--patch: {exc}") from None
 
 
-def base_meta(opts: QuantizeOptions, method: str, observer: str, float_modules, calib) -> dict:
+def base_meta(opts: QuantizeOptions, method: str, observer: str, float_modules, calib,
+              calib_files: int | None = None, steps: dict | None = None) -> dict:
     return {"method": method, "checkpoint": str(opts.ckpt), "checkpoint_sha256": sha256(opts.ckpt),
-            "recipe": recipe_dict(observer, tuple(float_modules)),
+            "recipe": recipe_dict(observer, tuple(float_modules), steps),
             "calibration": {"source": opts.calib or "default (scikit-learn photos + sample card)",
-                            "images": len(calib), "tiles": sum(len(c.patches) for c in calib),
-                            "seed": opts.seed}}
+                            **describe(calib, calib_files), "seed": opts.seed}}
 
 
 def finish(model, opts: QuantizeOptions, pipe: QuantizedPipeline, method: str, meta: dict,

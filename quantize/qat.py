@@ -144,7 +144,7 @@ def quantize_qat(opts: QATOptions) -> tuple[Path, dict]:
     int8_patch = convert_pt2e(copy.deepcopy(student), fold_quantize=False)
     move_exported_model_to_eval(int8_patch)
     pipe = QuantizedPipeline(int8_context, int8_patch, tiling)
-    meta = base_meta(opts, "qat", "minmax (context), fused moving-average fake-quant (patch)", (), calib)
+    meta = base_meta(opts, "qat", "minmax (context), fused moving-average fake-quant (patch)", (), calib, len(files))
     meta["qat"] = {"steps": opts.steps, "batch": opts.batch, "lr": opts.lr, "teacher": opts.teacher,
                    "gt_weight": opts.gt_weight, "freeze_observers_at": freeze_at,
                    "data": opts.data or "calibration images"}
