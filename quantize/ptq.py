@@ -35,7 +35,10 @@ from .build import (
 )
 from .calibration import calibration_files, calibration_set
 from .program import QuantizedPipeline, calibrate, convert, prepare
-from .recipe import ACTIVATION_OBSERVERS, DEFAULT_OBSERVER, make_quantizer
+from .adaround import adaround
+from .correction import bias_correction
+from .equalize import equalize
+from .recipe import ACTIVATION_OBSERVERS, DEFAULT_OBSERVER, DEFAULT_STEPS, make_quantizer
 from .report import default_eval_dirs
 from .sensitivity import layer_sensitivity, quantizable_layers
 
@@ -46,6 +49,32 @@ class PTQOptions(QuantizeOptions):
     report: bool = False  # per-layer sensitivity in the report
     float_layers: int = 0  # keep the N most sensitive layers in float
     keep_float: tuple[str, ...] = ()  # keep these layers in float
+    cle: bool = DEFAULT_STEPS["cle"]  # quantize.equalize
+    adaround: bool = DEFAULT_STEPS["adaround"]  # quantize.adaround
+    bias_correction: bool = DEFAULT_STEPS["bias_correction"]  # quantize.correction
+
+    def steps(self) -> dict:
+        return {"cle": self.cle, "adaround": self.adaround, "bias_correction": self.bias_correction}
+
+
+def build_pipeline(model, tiling, calib, observer: str = DEFAULT_OBSERVER, float_modules: tuple[str, ...] = (),
+                   steps: dict | None = None, seed: int = 0, progress: bool = False) -> tuple[QuantizedPipeline, dict]:
+    """The PTQ recipe on calibration tiles: CLE (float model), observers, convert, learned
+    rounding, bias correction (each as ``steps`` says; default ``DEFAULT_STEPS``); (pipeline,
+    what each step did)."""
+    steps = dict(DEFAULT_STEPS, **(steps or {}))
+    details = {}
+    if steps["cle"]:  # on the float model, before the observers: the function is unchanged
+        model, details["cle"] = equalize(model)
+    ctx, patch = prepare(model, tiling, make_quantizer(observer=observer, float_modules=float_modules))
+    calibrate(model, ctx, patch, calib, progress=lambda it: tqdm(it, desc="calibrating", unit="image",
+                                                                 disable=not progress))
+    pipe = QuantizedPipeline(convert(ctx), convert(patch), tiling)
+    if steps["adaround"]:
+        details["adaround"] = adaround(model, tiling, pipe.context, pipe.upscale_patch, calib, seed=seed)
+    if steps["bias_correction"]:
+        details["bias_correction"] = bias_correction(model, tiling, pipe.context, pipe.upscale_patch, calib)
+    return pipe, details
 
 
 def quantize_ptq(opts: PTQOptions) -> tuple[Path, dict]:
@@ -60,23 +89,30 @@ def quantize_ptq(opts: PTQOptions) -> tuple[Path, dict]:
                          f"layers: {', '.join(quantizable_layers(model))}")
     if opts.observer not in ACTIVATION_OBSERVERS:
         raise FlagError(f"--observer: choose from {', '.join(sorted(ACTIVATION_OBSERVERS))}")
-    calib = calibration_set(calibration_files(opts.calib), tiling, opts.num_calib, seed=opts.seed)
+    files = calibration_files(opts.calib)
+    calib = calibration_set(files, tiling, opts.num_calib, seed=opts.seed)
     sensitivity, float_modules = None, list(opts.keep_float)
     if opts.report or opts.float_layers:
         dirs = opts.eval or default_eval_dirs()
         sensitivity = layer_sensitivity(model, tiling, calib, dirs[0], opts.observer, progress=opts.progress)
         float_modules += [r["layer"] for r in sensitivity[:opts.float_layers] if r["layer"] not in float_modules]
     start = time.perf_counter()
-    ctx, patch = prepare(model, tiling, make_quantizer(observer=opts.observer, float_modules=tuple(float_modules)))
-    calibrate(model, ctx, patch, calib, progress=lambda it: tqdm(it, desc="calibrating", unit="image",
-                                                                 disable=not opts.progress))
-    pipe = QuantizedPipeline(convert(ctx), convert(patch), tiling)
-    meta = base_meta(opts, "ptq", opts.observer, float_modules, calib)
+    pipe, steps = build_pipeline(model, tiling, calib, opts.observer, tuple(float_modules), opts.steps(),
+                                 seed=opts.seed, progress=opts.progress)
+    meta = base_meta(opts, "ptq", opts.observer, float_modules, calib, len(files), opts.steps())
+    meta["step_details"] = steps
     meta["seconds"] = round(time.perf_counter() - start, 1)
     return finish(model, opts, pipe, "ptq", meta, float_modules, sensitivity)
 
 
-def main(argv=None) -> int:
+STEP_HELP = {
+    "cle": "cross-layer equalization of the float weights (quantize.equalize)",
+    "adaround": "learned rounding of the int8 weights (quantize.adaround); off: nearest",
+    "bias_correction": "empirical bias correction of every convolution against float (quantize.correction)",
+}
+
+
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m quantize.ptq", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_arguments(p, "ptq")
@@ -87,9 +123,21 @@ def main(argv=None) -> int:
                    help="keep the N most sensitive layers in float (implies --report)")
     p.add_argument("--keep-float", nargs="+", default=[], metavar="LAYER",
                    help="keep these layers (e.g. upscaler.tail) in float")
-    args = p.parse_args(argv)
+    for step, text in STEP_HELP.items():
+        p.add_argument("--" + step.replace("_", "-"), dest=step, action=argparse.BooleanOptionalAction,
+                       default=DEFAULT_STEPS[step], help=f"{text} (default: {'on' if DEFAULT_STEPS[step] else 'off'})")
+    return p
+
+
+def options(argv=None) -> PTQOptions:
+    args = parser().parse_args(argv)
     opts = PTQOptions.from_args(args)
     opts.keep_float, opts.progress = tuple(args.keep_float), sys.stderr.isatty()
+    return opts
+
+
+def main(argv=None) -> int:
+    opts = options(argv)
     return run_cli(lambda: print_result(*quantize_ptq(opts)))
 
 
