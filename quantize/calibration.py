@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from PIL import Image
 
 from mossnet.core.bicubic import downscale_uint8

@@ -41,8 +41,8 @@ class ConvSite:
 
 def module_of(node: torch.fx.Node) -> str:
     path = list(node.meta.get("nn_module_stack", {}).values())[-1][0]
-    path = path[len("L['self']."):] if path.startswith("L['self'].") else path
-    return path[len("model."):] if path.startswith("model.") else path
+    path = path.removeprefix("L['self'].")
+    return path.removeprefix("model.")
 
 
 def conv_sites(gm: torch.fx.GraphModule) -> list[ConvSite]:

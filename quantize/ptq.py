@@ -19,7 +19,6 @@ if __name__ == "__main__":  # before torch's seconds of importing: Ctrl-C there 
     quiet_interrupts()
 
 import torch
-from tqdm import tqdm
 
 from mossnet.core.checkpoint import load_model
 from mossnet.core.errors import FlagError, run_cli
@@ -34,13 +33,10 @@ from .build import (
     tiling_for,
 )
 from .calibration import calibration_files, calibration_set
-from .program import QuantizedPipeline, calibrate, convert, prepare
-from .adaround import adaround
-from .correction import bias_correction
-from .equalize import equalize
-from .recipe import ACTIVATION_OBSERVERS, DEFAULT_OBSERVER, DEFAULT_STEPS, make_quantizer
+from .recipe import ACTIVATION_OBSERVERS, DEFAULT_OBSERVER, DEFAULT_STEPS
 from .report import default_eval_dirs
 from .sensitivity import layer_sensitivity, quantizable_layers
+from .steps import build_pipeline
 
 
 @dataclass
@@ -55,26 +51,6 @@ class PTQOptions(QuantizeOptions):
 
     def steps(self) -> dict:
         return {"cle": self.cle, "adaround": self.adaround, "bias_correction": self.bias_correction}
-
-
-def build_pipeline(model, tiling, calib, observer: str = DEFAULT_OBSERVER, float_modules: tuple[str, ...] = (),
-                   steps: dict | None = None, seed: int = 0, progress: bool = False) -> tuple[QuantizedPipeline, dict]:
-    """The PTQ recipe on calibration tiles: CLE (float model), observers, convert, learned
-    rounding, bias correction (each as ``steps`` says; default ``DEFAULT_STEPS``); (pipeline,
-    what each step did)."""
-    steps = dict(DEFAULT_STEPS, **(steps or {}))
-    details = {}
-    if steps["cle"]:  # on the float model, before the observers: the function is unchanged
-        model, details["cle"] = equalize(model)
-    ctx, patch = prepare(model, tiling, make_quantizer(observer=observer, float_modules=float_modules))
-    calibrate(model, ctx, patch, calib, progress=lambda it: tqdm(it, desc="calibrating", unit="image",
-                                                                 disable=not progress))
-    pipe = QuantizedPipeline(convert(ctx), convert(patch), tiling)
-    if steps["adaround"]:
-        details["adaround"] = adaround(model, tiling, pipe.context, pipe.upscale_patch, calib, seed=seed)
-    if steps["bias_correction"]:
-        details["bias_correction"] = bias_correction(model, tiling, pipe.context, pipe.upscale_patch, calib)
-    return pipe, details
 
 
 def quantize_ptq(opts: PTQOptions) -> tuple[Path, dict]:
@@ -94,7 +70,8 @@ def quantize_ptq(opts: PTQOptions) -> tuple[Path, dict]:
     sensitivity, float_modules = None, list(opts.keep_float)
     if opts.report or opts.float_layers:
         dirs = opts.eval or default_eval_dirs()
-        sensitivity = layer_sensitivity(model, tiling, calib, dirs[0], opts.observer, progress=opts.progress)
+        sensitivity = layer_sensitivity(model, tiling, calib, dirs[0], opts.observer, progress=opts.progress,
+                                        steps=opts.steps())
         float_modules += [r["layer"] for r in sensitivity[:opts.float_layers] if r["layer"] not in float_modules]
     start = time.perf_counter()
     pipe, steps = build_pipeline(model, tiling, calib, opts.observer, tuple(float_modules), opts.steps(),

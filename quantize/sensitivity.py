@@ -15,8 +15,8 @@ from mossnet.core.pipeline import upscale_with_model
 from mossnet.core.tiling import TilingConfig
 
 from .calibration import CalibrationImage
-from .program import QuantizedPipeline, calibrate, convert, prepare
 from .recipe import single_layer_quantizer
+from .steps import build_pipeline
 
 
 def quantizable_layers(model: MossNet) -> list[str]:
@@ -29,14 +29,13 @@ def mean_y_psnr(upscale, pairs, scale: int) -> float:
 
 @torch.no_grad()
 def layer_sensitivity(model: MossNet, tiling: TilingConfig, calib: list[CalibrationImage],
-                      eval_dir: str, observer: str, progress: bool = True) -> list[dict]:
-    """[{"layer", "psnr_drop"}], most sensitive first, measured on ``eval_dir``."""
+                      eval_dir: str, observer: str, progress: bool = True, steps: dict | None = None) -> list[dict]:
+    """[{"layer", "psnr_drop"}], most sensitive first, measured on ``eval_dir``, each layer
+    quantized alone through the recipe's steps (``steps``: the PTQ run's)."""
     pairs = [(lr, hr) for _, lr, hr in lr_hr_pairs(eval_dir, tiling.scale)]
     base = mean_y_psnr(lambda lr: upscale_with_model(model, lr, tiling), pairs, tiling.scale)
     rows = []
     for layer in tqdm(quantizable_layers(model), desc="sensitivity", disable=not progress):
-        ctx, patch = prepare(model, tiling, single_layer_quantizer(layer, observer))
-        calibrate(model, ctx, patch, calib)
-        pipe = QuantizedPipeline(convert(ctx), convert(patch), tiling)
+        pipe, _ = build_pipeline(model, tiling, calib, steps=steps, quantizer=single_layer_quantizer(layer, observer))
         rows.append({"layer": layer, "psnr_drop": base - mean_y_psnr(pipe.upscale, pairs, tiling.scale)})
     return sorted(rows, key=lambda r: -r["psnr_drop"])

@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 
 from mossnet.core.atomic import normal_permissions, replace_folder, sweep_stale, temp_sibling
+from mossnet.core.flatness import flatness
 
 from .manifest import SCHEMA, build_manifest, manifest_path, write_manifest
 from .parity import parity_images, parity_per_image
@@ -46,7 +47,8 @@ def export(runtime: Runtime, ckpt: str | Path, precision: str, out_dir: str | Pa
     try:
         fields = runtime.convert(source, prec, tmp, **options)
         images = parity_images()
-        per_image = parity_per_image(runtime.programs(tmp), source.reference, source.tiling, images)
+        programs = runtime.programs(tmp)
+        per_image = parity_per_image(programs, source.reference, source.tiling, images)
         manifest = build_manifest(
             runtime=runtime.name, precision=prec.name, artifact=tmp, name=artifact.name,
             arch=f"mossnet-{source.model.cfg.variant}", checkpoint_sha256=source.checkpoint_sha256,
@@ -56,6 +58,8 @@ def export(runtime: Runtime, ckpt: str | Path, precision: str, out_dir: str | Pa
             parity={"reference": source.reference_name, "run_in": runtime.label, "output_psnr_db": round(min(per_image.values()), 2),
                     "bound_db": prec.parity_bound_db,
                     "images": {name: round(db, 2) for name, db in per_image.items()}})
+        if prec.quantized_by:  # int8: flat colours and the sub-pixel grid, in the runtime itself
+            manifest["flat_check"] = flatness(*programs, source.tiling)
         check_replaceable(artifact, runtime)  # again: the conversion took minutes
         write_manifest(artifact, manifest)
         _replace(tmp, artifact)

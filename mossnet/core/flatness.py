@@ -53,7 +53,7 @@ def flatness(context_fn: ContextFn, patch_fn: PatchFn, tiling: TilingConfig,
              colours=FLAT_COLOURS, photo: bool = True) -> dict:
     """Run the check images through the programs: {"flat_worst_levels", "flat_worst_colour",
     "flat_grid_levels", "gradient_grid_levels", "photo_grid_levels", "pass", "bounds"}."""
-    up = lambda img: upscale_tiled(img, context_fn, patch_fn, tiling)  # noqa: E731
+    up = lambda img: upscale_tiled(img, context_fn, patch_fn, tiling)
     worst, worst_colour, flat_grid = -1, None, 0.0
     for rgb in colours:
         sr = up(flat_image(rgb))

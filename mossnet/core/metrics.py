@@ -66,7 +66,7 @@ def grey(img: np.ndarray) -> np.ndarray:
 
 def gaussian_blur(x: np.ndarray, sigma: float = 2.0) -> np.ndarray:
     """Separable Gaussian blur of a 2-D array (radius 4 sigma, edges reflected), same size."""
-    r = max(1, int(round(4 * sigma)))
+    r = max(1, round(4 * sigma))
     g = np.exp(-(np.arange(-r, r + 1, dtype=np.float64) ** 2) / (2 * sigma ** 2))
     g /= g.sum()
     p = np.pad(x, r, mode="reflect") if min(x.shape) > r else np.pad(x, r, mode="edge")

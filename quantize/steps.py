@@ -1,0 +1,34 @@
+"""The PTQ recipe's steps in order, shared by ``quantize.ptq``, the ablation table and the
+per-layer sensitivity: cross-layer equalization of the float model, observers and
+calibration, convert, learned rounding, bias correction (``quantize.recipe.DEFAULT_STEPS``)."""
+from __future__ import annotations
+
+from tqdm import tqdm
+
+from .adaround import adaround
+from .correction import bias_correction
+from .equalize import equalize
+from .program import QuantizedPipeline, calibrate, convert, prepare
+from .recipe import DEFAULT_OBSERVER, DEFAULT_STEPS, make_quantizer
+
+
+def build_pipeline(model, tiling, calib, observer: str = DEFAULT_OBSERVER, float_modules: tuple[str, ...] = (),
+                   steps: dict | None = None, seed: int = 0, progress: bool = False,
+                   quantizer=None) -> tuple[QuantizedPipeline, dict]:
+    """The PTQ recipe on calibration tiles: CLE (float model), observers, convert, learned
+    rounding, bias correction (each as ``steps`` says; default ``DEFAULT_STEPS``); (pipeline,
+    what each step did). ``quantizer`` replaces the recipe's (the sensitivity analysis)."""
+    steps = dict(DEFAULT_STEPS, **(steps or {}))
+    details = {}
+    if steps["cle"]:  # on the float model, before the observers: the function is unchanged
+        model, details["cle"] = equalize(model)
+    quantizer = quantizer or make_quantizer(observer=observer, float_modules=float_modules)
+    ctx, patch = prepare(model, tiling, quantizer)
+    calibrate(model, ctx, patch, calib, progress=lambda it: tqdm(it, desc="calibrating", unit="image",
+                                                                 disable=not progress))
+    pipe = QuantizedPipeline(convert(ctx), convert(patch), tiling)
+    if steps["adaround"]:
+        details["adaround"] = adaround(model, tiling, pipe.context, pipe.upscale_patch, calib, seed=seed)
+    if steps["bias_correction"]:
+        details["bias_correction"] = bias_correction(model, tiling, pipe.context, pipe.upscale_patch, calib)
+    return pipe, details
