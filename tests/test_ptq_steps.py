@@ -17,7 +17,7 @@ from quantize.adaround import adaround, attr
 from quantize.calibration import TONES, calibration_set, default_calibration_files, describe
 from quantize.correction import bias_correction, conv_sites
 from quantize.equalize import equalization_pairs, equalize
-from quantize.program import QuantizedPipeline, calibrate, convert, prepare
+from quantize.program import calibrate, convert, prepare
 from quantize.recipe import DEFAULT_STEPS, make_quantizer
 
 Q = torch.ops.quantized_decomposed
@@ -147,7 +147,7 @@ def tail_mean_error(model, tiling, ctx, patch, calib) -> float:
     """Largest per-channel mean of (float - int8) tail output over the calibration tiles."""
     from mossnet.core.pipeline import PatchProgram
     from quantize.correction import _float_means, _int8_mean
-    site = [s for s in conv_sites(patch) if s.module == "upscaler.tail"][0]
+    site = next(s for s in conv_sites(patch) if s.module == "upscaler.tail")
     pairs = [(c, p) for c in calib for p in c.patches]
     with torch.no_grad():
         q = [(torch.from_numpy(p), ctx(torch.from_numpy(c.thumb))) for c, p in pairs]

@@ -95,6 +95,8 @@ def collect(names: list[str], python: str) -> None:
             raise SystemExit(f"error: {source.command} exited {proc.returncode}")
         table(proc.stdout)  # refuse an output with no table before keeping it
         atomic_write(RESULTS / f"{name}.md", lambda tmp: Path(tmp).write_text(proc.stdout))
+        # re-read: another collect run may have written its own entries meanwhile
+        index = json.loads(index_path.read_text()) if index_path.exists() else {}
         index[name] = {"command": source.command, "commit": commit,
                        "seconds": round(time.perf_counter() - start) if source.timed else None,
                        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "machine": machine_line(),
