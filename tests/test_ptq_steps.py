@@ -188,3 +188,12 @@ def test_bad_step_flag_is_one_line_and_nonzero(capsys):
         ptq.options(["--no-such-step"])
     assert exc.value.code == 2
     assert "--no-such-step" in capsys.readouterr().err
+
+
+def test_the_exporters_default_int8_is_the_recipes_choice():
+    """``python -m quantize.recipe`` names the default int8 method; every runtime that builds
+    from a quantized pipeline defaults to it."""
+    from quantize.recipe import DEFAULT_METHOD
+    from targets import registry
+    for rt in (registry.get("executorch"), registry.get("pt2e")):
+        assert rt.precision(rt.default_precision).quantized_by == DEFAULT_METHOD
