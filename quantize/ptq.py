@@ -1,10 +1,13 @@
 """int8 post-training quantization: ``python -m quantize.ptq weights/mossnet_xs_x4.pt``.
 
 Calibrates both programs of the tiled pipeline (context, patch upscaler) on real images cut
-the way the pipeline cuts them, converts them with the shared recipe (``quantize.recipe``),
-and writes a quantized pipeline folder with a float-vs-int8 report (report.json, report.md).
-``--report`` adds per-layer sensitivity; ``--float-layers N`` keeps the N most sensitive
-layers in float."""
+the way the pipeline cuts them (``quantize.calibration``: scales, crops, flips, dark and vivid
+versions), converts them with the shared recipe (``quantize.recipe``), then learns the int8
+weights' rounding (``--[no-]adaround``) and corrects the biases against float
+(``--[no-]bias-correction``); ``--[no-]cle`` equalizes the float weights first (off by
+default). Writes a quantized pipeline folder with a float-vs-int8 report (report.json,
+report.md). ``--report`` adds per-layer sensitivity (each layer quantized alone, through the
+same steps); ``--float-layers N`` keeps the N most sensitive layers in float."""
 from __future__ import annotations
 
 import argparse
