@@ -63,7 +63,7 @@ def main(argv=None) -> int:
     def run() -> int:
         results = [(path, check(path)) for path in args.models]
         print(f"| model | worst flat deviation (levels, colour) | grid: flats | grid: gradient | grid: photo "
-              f"| within bounds (flats <= {FLAT_BOUND}, grid <= {GRID_BOUND}) |")
+              f"| within bounds (flats <= {FLAT_BOUND} levels, grid on flats and gradient <= {GRID_BOUND}) |")
         print("|---|---|---|---|---|---|")
         for path, r in results:
             print(row(path, r))
