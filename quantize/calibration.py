@@ -146,7 +146,9 @@ def calibration_set(files: list[Path], tiling: TilingConfig, num_patches: int, s
                 counts[i], quota = counts[i] + 1, quota - 1
     out = []
     for lr, tiles, n in zip(images, plans, counts):
-        chosen = rng.choice(len(tiles), size=max(1, n), replace=False)
+        if n == 0:  # fewer tiles asked for than images: the first images, one tile each
+            continue
+        chosen = rng.choice(len(tiles), size=n, replace=False)
         out.append(CalibrationImage(
             thumb=make_thumbnail(lr, tiling),
             patches=[to_model_input(extract_patch(lr, tiles[i], tiling)) for i in sorted(chosen)]))
