@@ -12,7 +12,7 @@ from typing import Iterable
 
 from mossnet.core.atomic import atomic_write
 from mossnet.core.hashing import sha256
-from mossnet.core.tiling import PROGRAMS, TilingConfig
+from mossnet.core.tiling import PROGRAMS, PROGRAMS_VERSION, TilingConfig
 
 from .validate import ManifestError, TilingError, check_fields, check_programs, tiling_of
 
@@ -50,7 +50,8 @@ def build_manifest(*, runtime: str, precision: str, artifact: Path, arch: str,
     (default its own). ``quantized``: the int8 pipeline it came from (``targets.store``)."""
     return {
         "schema": SCHEMA, "schema_version": SCHEMA_VERSION,
-        "model": {"arch": arch, "scale": tiling.scale, "checkpoint_sha256": checkpoint_sha256},
+        "model": {"arch": arch, "scale": tiling.scale, "checkpoint_sha256": checkpoint_sha256,
+                  "programs_version": PROGRAMS_VERSION},
         "runtime": runtime, "precision": precision,
         "artifact": {"file": name or artifact.name, "sha256": sha256(artifact),
                      "bytes": sum(p.stat().st_size for p in artifact.rglob("*") if p.is_file())

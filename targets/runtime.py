@@ -28,10 +28,11 @@ Programs = tuple[Callable, Callable]  # numpy context_fn(thumb), patch_fn(patch,
 
 
 @contextlib.contextmanager
-def native_stderr_filtered(drop=("cpuinfo", "Created TensorFlow Lite XNNPACK delegate")):
+def native_stderr_filtered(drop=("cpuinfo", "Created TensorFlow Lite XNNPACK delegate", "Resetting threadpool")):
     """Route file descriptor 2 through a file while native code loads a program and pass on
     only the lines that matter: XNNPACK's cpuinfo warns about /sys files it cannot read in
-    containers, LiteRT announces its delegate; the user can do nothing about either."""
+    containers, LiteRT announces its delegate, ExecuTorch its thread pool; the user can do
+    nothing about any of them."""
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as capture:
@@ -120,8 +121,10 @@ class Runtime:
         return "runtime default" if not threads else f"{threads}"
 
     def import_runtime(self) -> None:
-        """Import what running an artifact needs (the benchmark's import baseline)."""
+        """Import what running an artifact needs (what the benchmark times per runtime)."""
         self.require()
+        for module in self.modules():
+            importlib.import_module(module)
 
     def owns(self, path: Path) -> bool:
         """Whether ``path`` is an artifact of this runtime (by its suffix)."""

@@ -16,6 +16,7 @@ import math
 import re
 from pathlib import Path
 
+from mossnet.core.config import VARIANTS, make_config
 from mossnet.core.errors import UserError
 from mossnet.core.tiling import PROGRAMS, TilingConfig
 
@@ -109,7 +110,6 @@ def tiling_of(manifest: dict, path: Path | str = "manifest") -> TilingConfig:
     if "scale" in model and model["scale"] != t.scale:
         raise TilingError(f"{path}: tiling scale {t.scale} contradicts the model's x{model['scale']}")
     variant = str(model.get("arch", "")).removeprefix("mossnet-")
-    from mossnet.core.arch import VARIANTS, make_config
     if variant in VARIANTS:
         cfg = make_config(variant, t.scale)
         if (t.align, t.thumb) != (cfg.align, cfg.thumb_size):

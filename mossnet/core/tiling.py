@@ -195,6 +195,10 @@ def to_uint8(output_chw: np.ndarray) -> np.ndarray:
 # (this module stays free of torch, so a runtime that does not need it never loads it).
 PROGRAMS = {"context": (("thumbnail",), "modulation"),
             "upscale_patch": (("patch", "modulation"), "hr_patch")}
+# The graph of the torch modules behind them: artifacts and int8 pipelines record it, and the
+# artifact store rebuilds those made from another (1: the halo computed, then cropped; 2: each
+# decoder stage cropped to what the core needs, ``mossnet.core.arch.PatchUpscaler``).
+PROGRAMS_VERSION = 2
 
 ContextFn = Callable[[np.ndarray], np.ndarray]
 PatchFn = Callable[[np.ndarray, np.ndarray], np.ndarray]

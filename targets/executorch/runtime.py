@@ -49,6 +49,7 @@ class ExecuTorch(Runtime):
     precisions = (Precision("fp32"), Precision("int8-ptq", "ptq", 45.0), Precision("int8-qat", "qat", 45.0))
     default_precision = "int8-ptq"
     native_loader = True
+    _pool_threads: int | None = None  # what this process's XNNPACK pool was sized to
 
     def toolkit(self, **options) -> dict:
         return {**super().toolkit(), "backend": "XNNPACK"}
@@ -73,7 +74,10 @@ class ExecuTorch(Runtime):
             return "runtime default"
         import torch
         torch.set_num_threads(1)
-        self.bindings()._unsafe_reset_threadpool(threads)
+        if ExecuTorch._pool_threads != threads:  # the pool is process-wide: size it once per count
+            with native_stderr_filtered():
+                self.bindings()._unsafe_reset_threadpool(threads)
+            ExecuTorch._pool_threads = threads
         return f"{threads} (XNNPACK thread pool; torch intra-op 1)"
 
     def import_runtime(self) -> None:
