@@ -137,6 +137,15 @@ class Runtime:
         """The artifact's two programs as numpy callables."""
         raise NotImplementedError
 
+    def parity_modes(self, path: Path) -> dict[str, Programs]:
+        """Other valid executions of the same artifact (Core ML's fp16 range), by name; publish
+        records each one's parity and holds every one to the bound. None by default."""
+        return {}
+
+    def check_artifact(self, path: Path, precision: Precision, manifest: dict) -> None:
+        """Structural checks of a just-converted artifact against its precision and manifest,
+        run by the publish step before anything is written (``ExportError`` refuses it)."""
+
     # -- validating an artifact before it is run ---------------------------------------------
     def check_file(self, path: Path) -> None:
         """Cheap structural checks (magic numbers, sizes, folder layout) that refuse a file of

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 pytest.importorskip("coremltools")
-from coremltools.converters.mil import Builder as mb  # noqa: E402
+from coremltools.converters.mil import Builder as mb
 
-from targets.coreml import mil_interpreter  # noqa: E402
-from targets.coreml.mil_interpreter import MODES, MILInterpreter, _checked  # noqa: E402
+from targets.coreml import mil_interpreter
+from targets.coreml.mil_interpreter import MODES, MILInterpreter, _checked
 
 
 def conv_oracle(x, w, b, stride, pads, dilation, groups):
@@ -107,6 +107,30 @@ def test_the_conv_test_catches_a_planted_padding_defect(defect, case, monkeypatc
         assert "made shape" in str(exc)
         return
     assert error > 1e-2, f"{case} passes with the defect planted ({defect})"
+
+
+def test_slice_masks_match_numpy():
+    x = np.arange(2 * 5 * 6, dtype=np.float32).reshape(2, 5, 6)
+
+    @mb.program(input_specs=[mb.TensorSpec(shape=x.shape)])
+    def program(inp):
+        return mb.slice_by_index(x=inp, begin=[1, 1, 0], end=[2, 4, 5], stride=[1, 2, 2],
+                                 begin_mask=[False, False, True], end_mask=[False, True, False],
+                                 squeeze_mask=[True, False, False])
+    got = next(iter(MILInterpreter(program)({"inp": x}).values()))
+    assert np.array_equal(got, x[1, 1::2, 0:5:2])
+
+
+def test_a_result_unlike_its_declaration_is_refused():
+    @mb.program(input_specs=[mb.TensorSpec(shape=(1, 3))])
+    def program(inp):
+        return mb.relu(x=inp)
+    out = program.functions["main"].outputs[0]
+    assert _checked(np.zeros((1, 3), np.float32), out, "relu").shape == (1, 3)
+    with pytest.raises(ValueError, match="shape"):
+        _checked(np.zeros((1, 4), np.float32), out, "relu")
+    with pytest.raises(ValueError, match="float16"):
+        _checked(np.zeros((1, 3), np.float16), out, "relu")
 
 
 def test_a_feed_of_another_shape_is_refused():
