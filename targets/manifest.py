@@ -12,7 +12,7 @@ from typing import Iterable
 
 from mossnet.core.atomic import atomic_write
 from mossnet.core.hashing import sha256
-from mossnet.core.tiling import PROGRAMS, PROGRAMS_VERSION, TilingConfig
+from mossnet.core.tiling import PROGRAMS, PROGRAMS_VERSION, TilingConfig, tensor_shapes
 
 from .validate import ManifestError, TilingError, check_fields, check_programs, tiling_of
 
@@ -33,10 +33,8 @@ def manifest_path(artifact: str | Path) -> Path:
 
 
 def program_signatures(tiling: TilingConfig, modulation_dim: int, dtype: str = "float32") -> dict:
-    """Names, shapes, dtypes and layout of the two programs' tensors."""
-    n, out = tiling.input_size, tiling.output_size
-    shapes = {"thumbnail": [1, 3, tiling.thumb, tiling.thumb], "modulation": [1, modulation_dim, 1, 1],
-              "patch": [1, 3, n, n], "hr_patch": [1, 3, out, out]}
+    """Names, shapes, dtypes and layout of the two programs' tensors (``mossnet.core.tiling``)."""
+    shapes = tensor_shapes(tiling, modulation_dim)
     tensor = lambda name: {"name": name, "shape": shapes[name], "dtype": dtype, "layout": "NCHW"}  # noqa: E731
     return {program: {"inputs": [tensor(n) for n in inputs], "outputs": [tensor(output)]}
             for program, (inputs, output) in PROGRAMS.items()}

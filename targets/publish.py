@@ -18,7 +18,7 @@ from mossnet.core.atomic import normal_permissions, replace_folder, sweep_stale,
 
 from .manifest import SCHEMA, build_manifest, manifest_path, write_manifest
 from .parity import parity_images, parity_per_image
-from .runtime import ExportError, Runtime
+from .runtime import ExportError, Precision, Runtime
 from .source import export_source
 
 
@@ -45,17 +45,15 @@ def export(runtime: Runtime, ckpt: str | Path, precision: str, out_dir: str | Pa
     tmp = temp_sibling(artifact, "partial")
     try:
         fields = runtime.convert(source, prec, tmp, **options)
-        images = parity_images()
-        per_image = parity_per_image(runtime.programs(tmp), source.reference, source.tiling, images)
+        parity = measure(runtime, tmp, source, prec)
+        check_bound(parity, runtime, prec)
         manifest = build_manifest(
             runtime=runtime.name, precision=prec.name, artifact=tmp, name=artifact.name,
             arch=f"mossnet-{source.model.cfg.variant}", checkpoint_sha256=source.checkpoint_sha256,
             tiling=source.tiling, modulation_dim=source.model.cfg.modulation_dim,
             toolkit=fields["toolkit"], files=fields.get("files"), io_quantization=fields.get("io_quantization"),
-            quantized=source.pipeline,
-            parity={"reference": source.reference_name, "run_in": runtime.label, "output_psnr_db": round(min(per_image.values()), 2),
-                    "bound_db": prec.parity_bound_db,
-                    "images": {name: round(db, 2) for name, db in per_image.items()}})
+            quantized=source.pipeline, parity=parity)
+        runtime.check_artifact(tmp, prec, manifest)
         check_replaceable(artifact, runtime)  # again: the conversion took minutes
         write_manifest(artifact, manifest)
         _replace(tmp, artifact)
@@ -63,6 +61,31 @@ def export(runtime: Runtime, ckpt: str | Path, precision: str, out_dir: str | Pa
         _remove(tmp)
         raise
     return artifact
+
+
+def measure(runtime: Runtime, path: Path, source, prec: Precision) -> dict:
+    """The manifest's ``parity``: the lowest PSNR over the parity images against the reference,
+    and, where the runtime has several valid executions of one artifact (``parity_modes``),
+    the same per mode (``modes``), so that a range is recorded rather than one point of it."""
+    images = parity_images()
+
+    def figures(programs) -> dict:
+        per_image = parity_per_image(programs, source.reference, source.tiling, images)
+        return {"output_psnr_db": round(min(per_image.values()), 2),
+                "images": {name: round(db, 2) for name, db in per_image.items()}}
+    parity = {"reference": source.reference_name, "run_in": runtime.label, **figures(runtime.programs(path)),
+              "bound_db": prec.parity_bound_db}
+    modes = {mode: figures(programs) for mode, programs in runtime.parity_modes(path).items()}
+    return {**parity, "modes": modes} if modes else parity
+
+
+def check_bound(parity: dict, runtime: Runtime, prec: Precision) -> None:
+    """Refuse an artifact whose parity, in any recorded mode, is below its precision's bound:
+    nothing is published (the caller removes the temporary)."""
+    lowest = min([parity["output_psnr_db"]] + [m["output_psnr_db"] for m in parity.get("modes", {}).values()])
+    if lowest < prec.parity_bound_db:
+        raise ExportError(f"{runtime.name} {prec.name}: parity {lowest:.2f} dB against {parity['reference']} is "
+                          f"below its bound of {prec.parity_bound_db} dB; refusing to publish it")
 
 
 def check_replaceable(artifact: Path, runtime: Runtime) -> None:

@@ -57,7 +57,8 @@ class Precision:
     """One build of a runtime. ``quantized_by`` names the int8 pipeline (``quantize.ptq`` or
     ``quantize.qat``) it is converted from; its parity reference is then that int8 PyTorch
     program, else float PyTorch. ``parity_bound_db``: the lowest output PSNR against the
-    reference that the tests accept (float 60, fp16 arithmetic 45, int8 45)."""
+    reference that the tests accept and the publish step requires (float 60, int8 45; Core ML's fp16
+    builds from their fp16 range, ``targets/coreml/runtime.py``)."""
     name: str
     quantized_by: str | None = None
     parity_bound_db: float = 60.0
@@ -139,6 +140,15 @@ class Runtime:
     def programs(self, path: Path) -> Programs:
         """The artifact's two programs as numpy callables."""
         raise NotImplementedError
+
+    def parity_modes(self, path: Path) -> dict[str, Programs]:
+        """Other valid executions of the same artifact (Core ML's fp16 range), by name; publish
+        records each one's parity and holds every one to the bound. None by default."""
+        return {}
+
+    def check_artifact(self, path: Path, precision: Precision, manifest: dict) -> None:
+        """Structural checks of a just-converted artifact against its precision and manifest,
+        run by the publish step before anything is written (``ExportError`` refuses it)."""
 
     # -- validating an artifact before it is run ---------------------------------------------
     def check_file(self, path: Path) -> None:
