@@ -57,6 +57,8 @@ SOURCES = [
     Source("qat", ("quantize.qat", XS, "--data", str(SHARED_TRAIN)), "int8 QAT report"),
     Source("targets", ("targets", "export-all"), "every artifact: size, parity, quality, latency"),
     Source("png", ("mossnet.tools.png_bench",), "which lossless writer: time and bytes against Pillow"),
+    Source("coreml_fp16", ("targets.coreml", "fp16-range"),
+           "Core ML artifacts in each of the interpreter's fp16 modes: the range and the bounds"),
     Source("e2e", ("mossnet.tools.e2e", "--json", "docs/results/e2e.json"),
            "every upscale command line end to end: wall, memory, imports, folder throughput", markdown=True),
     Source("arm_parity", ("targets", "arm-parity"), "ExecuTorch and LiteRT artifacts on emulated arm64 CPU models",

@@ -87,6 +87,20 @@ def default_artifacts() -> list:
     return [path for path in found if path is not None]
 
 
+def markdown(rows: list[dict]) -> str:
+    """The README's table: per build, each mode against its reference, the modes against each
+    other, the bound the rule derives and the one set (lowest PSNR over the parity images)."""
+    from .mil_interpreter import MODES
+    lines = ["| build | vs | " + " | ".join(MODES) + " | modes vs each other | derived bound | bound |",
+             "|---|---|" + "---|" * len(MODES) + "---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['precision']} | {r['reference']} | "
+                     + " | ".join(f"{r['modes'][m]['output_psnr_db']:.2f} dB" for m in MODES)
+                     + f" | >= {min(r['between_modes_db'].values()):.2f} dB | {r['derived_bound_db']} dB"
+                     f" | {r['bound_db']} dB |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     """``python -m targets.coreml fp16-range [ARTIFACT ...] [--json OUT]``."""
     import argparse
@@ -103,11 +117,7 @@ def main(argv=None) -> int:
 
     def body() -> int:
         rows = [measure(a) for a in (args.artifacts or default_artifacts())]
-        for r in rows:
-            print(f"{Path(r['artifact']).name}: vs {r['reference']}: "
-                  + ", ".join(f"{m} {v['output_psnr_db']:.2f}" for m, v in r["modes"].items())
-                  + f" dB; between modes >= {min(r['between_modes_db'].values()):.2f} dB; spread {r['spread_db']:.2f} dB;"
-                  f" derived bound {r['derived_bound_db']} dB, set {r['bound_db']} dB")
+        print(markdown(rows))
         if args.json:
             atomic_write(args.json, lambda tmp: Path(tmp).write_text(json.dumps(rows, indent=1) + "\n"))
         return 0
