@@ -56,7 +56,7 @@ def export(runtime: Runtime, ckpt: str | Path, precision: str, out_dir: str | Pa
             arch=f"mossnet-{source.model.cfg.variant}", checkpoint_sha256=source.checkpoint_sha256,
             tiling=source.tiling, modulation_dim=source.model.cfg.modulation_dim,
             toolkit=fields["toolkit"], files=fields.get("files"), io_quantization=fields.get("io_quantization"),
-            quantized=source.pipeline, selftest=selftest,
+            quantized=source.pipeline, selftest=selftest, runtime_compat=runtime.runtime_compat(fields["toolkit"]),
             parity={"reference": source.reference_name, "run_in": runtime.label, "output_psnr_db": round(min(per_image.values()), 2),
                     "bound_db": prec.parity_bound_db,
                     "images": {name: round(db, 2) for name, db in per_image.items()}})

@@ -100,6 +100,8 @@ def check_fields(m: dict, path: Path) -> None:
         bad("selftest", "must be an object with the self-test's file and SHA-256")
     if st is not None and not _is_number(parity.get("bound_db")):
         bad("parity.bound_db", "must be a number when there is a self-test to compare with it")
+    if m.get("runtime_compat") is not None and not isinstance(m["runtime_compat"], dict):
+        bad("runtime_compat", "must be an object")
     q = m.get("quantized_pipeline")
     if q is not None and not isinstance(q, dict):
         bad("quantized_pipeline", "must be null or an object")
