@@ -9,14 +9,14 @@ import kotlin.math.min
 /** One case of a self-test run: PSNR (SNR for the modulation) in dB against the reference. */
 data class SelfTestCase(val name: String, val db: Double, val passed: Boolean, val detail: String = "") {
     /** e.g. `46.20 dB  ok  china.jpg tile at (8, 24)`. */
-    fun line(): String = "%6.2f dB  %s  %s%s".format(db, if (passed) "ok  " else "FAIL", name,
+    fun line(): String = "%6.2f dB  %s  %s%s".format(java.util.Locale.ROOT, db, if (passed) "ok  " else "FAIL", name,
         if (detail.isEmpty()) "" else " ($detail)")
 }
 
 data class SelfTestReport(val cases: List<SelfTestCase>, val boundDb: Double, val reference: String) {
     val passed: Boolean get() = cases.isNotEmpty() && cases.all { it.passed }
 
-    fun summary(): String = (listOf("self-test against $reference, bound %.1f dB: %s".format(
+    fun summary(): String = (listOf("self-test against $reference, bound %.1f dB: %s".format(java.util.Locale.ROOT,
         boundDb, if (passed) "PASS" else "FAIL")) + cases.map { it.line() }).joinToString("\n")
 }
 
@@ -193,5 +193,21 @@ object SelfTest {
             }
         }
         return SelfTestReport(cases, bound, file.reference)
+    }
+}
+
+/** What the "Verify model" part of a screen shows. */
+sealed interface SelfTestState {
+    data object Idle : SelfTestState
+    data class Running(val cases: List<SelfTestCase>) : SelfTestState
+    data class Done(val report: SelfTestReport) : SelfTestState
+    data class Failed(val message: String) : SelfTestState
+
+    /** The lines to show: a heading, then one line per case with its dB. */
+    fun lines(): List<String> = when (this) {
+        Idle -> emptyList()
+        is Running -> listOf("Verifying the model…") + cases.map { it.line() }
+        is Done -> report.summary().lines()
+        is Failed -> listOf("Self-test could not run: $message")
     }
 }

@@ -72,3 +72,16 @@ class SelfTestTest {
         assertFailsWith<SelfTestException> { SelfTestFile.load(m, data) }
     }
 }
+
+class SelfTestStateTest {
+    @Test
+    fun linesSayWhatRanAndTheVerdict() {
+        val ok = SelfTestCase("tile", 46.2, true)
+        val bad = SelfTestCase("photo (EXIF 6, alpha)", 31.0, false, "12 alpha values differ")
+        assertEquals(listOf("Verifying the model…", " 46.20 dB  ok    tile"), SelfTestState.Running(listOf(ok)).lines())
+        val done = SelfTestState.Done(SelfTestReport(listOf(ok, bad), 45.0, "int8 PyTorch program (ptq)")).lines()
+        assertEquals("self-test against int8 PyTorch program (ptq), bound 45.0 dB: FAIL", done[0])
+        assertEquals(" 31.00 dB  FAIL  photo (EXIF 6, alpha) (12 alpha values differ)", done[2])
+        assertTrue(SelfTestState.Idle.lines().isEmpty())
+    }
+}
