@@ -32,6 +32,7 @@ public struct RGBAImage: Equatable, Sendable {
     }
 
     public var isOpaque: Bool { stride(from: 3, to: bytes.count, by: 4).allSatisfy { bytes[$0] == 255 } }
+    /// The same pixels as the core's `RGBImage` (alpha kept, nil when opaque).
     public var rgb: RGBImage { RGBImage(rgba: bytes, width: width, height: height) }
     public var alpha: [UInt8] { stride(from: 3, to: bytes.count, by: 4).map { bytes[$0] } }
 }
@@ -154,10 +155,7 @@ public extension Upscaler {
     func upscalePhoto(_ stored: RGBAImage, orientation: Int = 1,
                       progress: @Sendable (UpscaleProgress) -> Void = { _ in }) async throws -> RGBAImage {
         let upright = ExifOrientation.apply(stored, orientation: orientation)
-        let rgb = try await upscale(upright.rgb, progress: progress)
-        let alpha = upright.isOpaque ? nil
-            : AlphaResize.bicubic(upright.alpha, width: upright.width, height: upright.height,
-                                  outWidth: rgb.width, outHeight: rgb.height)
-        return RGBAImage(rgb: rgb, alpha: alpha)
+        let out = try await upscale(upright.rgb, progress: progress)  // alpha resized there
+        return RGBAImage(rgb: out, alpha: out.alpha)
     }
 }

@@ -19,9 +19,8 @@ class RgbaImage(val width: Int, val height: Int, val rgba: ByteArray) {
 
     val isOpaque: Boolean get() = (0 until width * height).all { rgba[4 * it + 3] == 0xFF.toByte() }
 
-    fun rgb(): RgbImage = RgbImage(width, height, IntArray(width * height) { i ->
-        packArgb(rgba[4 * i].toInt() and 0xFF, rgba[4 * i + 1].toInt() and 0xFF, rgba[4 * i + 2].toInt() and 0xFF)
-    })
+    /** The same pixels as the core's [RgbImage] (straight ARGB ints, alpha kept). */
+    fun rgb(): RgbImage = RgbImage(width, height, toArgb())
 
     fun alpha(): ByteArray = ByteArray(width * height) { rgba[4 * it + 3] }
 
@@ -185,8 +184,6 @@ fun Upscaler.upscalePhoto(
     ensureActive: () -> Unit = {},
 ): RgbaImage {
     val upright = ExifOrientation.apply(stored, orientation)
-    val rgb = upscale(upright.rgb(), onProgress, ensureActive)
-    val alpha = if (upright.isOpaque) null
-    else AlphaResize.bicubic(upright.alpha(), upright.width, upright.height, rgb.width, rgb.height)
-    return RgbaImage.of(rgb, alpha)
+    val out = upscale(upright.rgb(), onProgress, ensureActive) // alpha resized there (the policy)
+    return RgbaImage.fromArgb(out.width, out.height, out.argb)
 }

@@ -60,6 +60,19 @@ class PhotoConformanceTest {
         }
     }
 
+    @org.junit.jupiter.api.Test
+    fun opaqueImagesStayOpaqueAndAlphaIsCarriedInTheArgbInts() {
+        val t = TilingConfig(4, 16, 4, 2, 8)
+        val opaque = RgbImage.fromRgbBytes(3, 2, ByteArray(18) { (it * 13).toByte() })
+        val out = Upscaler(t, FakePatchRunner(t, listOf(1))).upscale(opaque)
+        assertEquals(false, out.hasAlpha)
+        val alpha = byteArrayOf(0, 40, 80, 120, (200).toByte(), (255).toByte())
+        val translucent = RgbImage(3, 2, IntArray(6) { (opaque.argb[it] and 0xFFFFFF) or ((alpha[it].toInt() and 0xFF) shl 24) })
+        val out2 = Upscaler(t, FakePatchRunner(t, listOf(1))).upscale(translucent)
+        assertContentEquals(out.toRgbBytes(), out2.toRgbBytes(), "the model sees the same colour")
+        assertContentEquals(AlphaResize.bicubic(alpha, 3, 2, 12, 8), ByteArray(96) { (out2.argb[it] ushr 24).toByte() })
+    }
+
     @TestFactory
     fun realManifests(): List<DynamicTest> = Vectors.section("real_manifests").map { case ->
         dynamicTest("real manifest ${case.getString("name")}") {
