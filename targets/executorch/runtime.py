@@ -41,8 +41,9 @@ def check_pte(path: Path) -> None:
 
 
 # The ExecuTorch runtime the Android demo links (android_demo/gradle.properties must say the same;
-# tests/test_demo_apps.py checks): the newest executorch-android release found on Maven Central.
-ANDROID_RUNTIME = ("org.pytorch:executorch-android", "1.3.1")
+# tests/test_demo_apps.py checks): the exporter's version, published on Maven Central as 1.5.1
+# (android_demo/README.md, "ExecuTorch runtime version").
+ANDROID_RUNTIME = ("org.pytorch:executorch-android", "1.5.1")
 COMPAT_POLICY = ("pytorch/executorch runtime/COMPATIBILITY.md: a .pte written by X.Y loads on the X.Y runtime "
                  "and the next minor (or major) release; no guarantee for an older runtime")
 
