@@ -12,7 +12,8 @@ class ModelMissingException(message: String) : Exception(message)
 
 /**
  * The exported `.pte`, its manifest and its self-test file, shipped in `assets/` (written there
- * together by `python -m targets.executorch export --out android_demo/app/src/main/assets`).
+ * together by `bash android_demo/export_model.sh`, i.e. `python -m targets.executorch export --out
+ * android_demo/app/src/main/assets`).
  */
 object ModelAssets {
     private const val RUNTIME = "executorch"
@@ -38,7 +39,7 @@ object ModelAssets {
     fun selfTest(context: Context): SelfTestSetup {
         val (pte, manifest) = checkedModel(context)
         val ref = manifest.selftest ?: throw ModelMissingException(
-            "This model was exported without a self-test file; export it again (see README).")
+            "This model was exported without a self-test file; run `bash android_demo/export_model.sh` again.")
         val data = try {
             context.assets.open(ref.file).use { it.readBytes() }
         } catch (e: java.io.IOException) {
@@ -52,8 +53,8 @@ object ModelAssets {
         val names = context.assets.list("").orEmpty().toSet()
         val pte = names.filter { it.endsWith(".pte") && "$it$MANIFEST_SUFFIX" in names }.minOrNull()
             ?: throw ModelMissingException(
-                "No model in the app's assets. Export one with `python -m targets.executorch export " +
-                    "--out android_demo/app/src/main/assets` and rebuild (see README).")
+                "No model in the app's assets. Put one there with `bash android_demo/export_model.sh` " +
+                    "and rebuild (see README).")
         val file = java.io.File(context.filesDir, pte)
         val partial = java.io.File(context.filesDir, "$pte.partial")
         context.assets.open(pte).use { input -> partial.outputStream().use { input.copyTo(it) } }
