@@ -12,6 +12,7 @@ from targets.coreml.mil_interpreter import MILInterpreter
 from targets.coreml.runtime import interpreter_programs
 from targets.manifest import load_manifest
 from targets.parity import measure_parity, parity_images
+from targets.selftest import check_selftest, selftest_path
 
 from conftest import EVAL_DIR, export
 
@@ -45,6 +46,9 @@ def test_coreml_parity(precision, compute, quantized, model, tmp_path):
     assert parity >= bound
     if precision == "fp16":
         assert parity < 100  # fp16 storage really is emulated between ops
+    if compute is None:  # the on-device self-test written beside it passes through the interpreter
+        report = check_selftest(selftest_path(artifact).read_bytes(), manifest, interpreter_programs(artifact))
+        assert [ok for *_, ok in report] == [True] * 4, report
 
 
 def test_interpreter_refuses_unknown_ops():

@@ -39,10 +39,11 @@ public struct SelfTestError: LocalizedError, Equatable, CustomStringConvertible 
 /// SHA-256 into the manifest's `selftest`): reference inputs and outputs of the artifact's own
 /// reference program, run here through the phone's runtime behind `PatchRunner`.
 ///
-/// Cases: the context program (SNR of the modulation), single patch calls (PSNR of the uint8
-/// output, fed the reference modulation), and one whole photo at the artifact's tiling, stored
-/// sideways with EXIF orientation and alpha (`Upscaler.upscalePhoto`: RGB PSNR, alpha exact).
-/// Each passes at or above the manifest's `parity.bound_db`.
+/// Cases: the context program (SNR of the modulation, at least the file's `min_snr_db`: a working
+/// program), single patch calls (PSNR of the uint8 output, fed the reference modulation), and one
+/// whole photo at the artifact's tiling, stored sideways with EXIF orientation and alpha
+/// (`Upscaler.upscalePhoto`, with the runtime's own modulation: RGB PSNR, alpha exact). Tiles and
+/// photo pass at or above the manifest's `parity.bound_db`.
 public struct SelfTestFile: Sendable {
     public static let format = "mossnet-selftest"
     public static let formatVersion = 1
@@ -149,6 +150,7 @@ public enum SelfTest {
         let ctx = file.doc["context"]
         let modulation = try file.floats(ctx, "modulation_f32_b64")
         let thumb = try file.floats(ctx, "thumbnail_f32_b64")
+        guard let contextFloor = ctx?["min_snr_db"]?.number else { throw SelfTestError("self-test: bad min_snr_db") }
         let contextName = "context (modulation SNR)"
         try await guarded(contextName) {
             try Task.checkCancellation()
@@ -158,7 +160,7 @@ public enum SelfTest {
                                     detail: "\(got.count) values, expected \(modulation.count)")
             }
             let db = snr(modulation, got)
-            return SelfTestCase(name: contextName, db: db, passed: db >= bound)
+            return SelfTestCase(name: contextName, db: db, passed: db >= contextFloor)
         }
         let n = t.inputSize, o = t.outputSize
         for c in file.doc["tiles"]?.array ?? [] {

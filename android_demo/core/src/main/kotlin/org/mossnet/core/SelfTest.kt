@@ -27,10 +27,11 @@ class SelfTestException(message: String) : Exception(message)
  * SHA-256 into the manifest): reference inputs and outputs of the artifact's own reference
  * program, run here through the phone's runtime behind [PatchRunner].
  *
- * Cases: the context program (SNR of the modulation), single patch calls (PSNR of the uint8
- * output, fed the reference modulation), and one whole photo at the artifact's tiling, stored
- * sideways with EXIF orientation and alpha ([upscalePhoto]: RGB PSNR, alpha must be exact). Each
- * passes at or above the manifest's `parity.bound_db`.
+ * Cases: the context program (SNR of the modulation, at least the file's `min_snr_db`: a working
+ * program), single patch calls (PSNR of the uint8 output, fed the reference modulation), and one
+ * whole photo at the artifact's tiling, stored sideways with EXIF orientation and alpha
+ * ([upscalePhoto], with the runtime's own modulation: RGB PSNR, alpha must be exact). Tiles and
+ * photo pass at or above the manifest's `parity.bound_db`.
  */
 class SelfTestFile private constructor(private val json: JSONObject, val tiling: TilingConfig) {
     val reference: String = json.getString("reference")
@@ -144,7 +145,7 @@ object SelfTest {
                 SelfTestCase("context (modulation SNR)", 0.0, false, "${got.size} values, expected ${modulation.size}")
             } else {
                 val db = snr(modulation, got)
-                SelfTestCase("context (modulation SNR)", db, db >= bound)
+                SelfTestCase("context (modulation SNR)", db, db >= ctx.getDouble("min_snr_db"))
             }
         }
         val n = t.inputSize
