@@ -151,6 +151,7 @@ def main(runtime_name: str, argv=None) -> int:
     def body() -> int:
         from .publish import export  # the export toolchain (torch, the converters): not for upscale
         artifact = export(rt, args.ckpt, args.precision, args.out, args.quantized, args.patch)
-        print(f"wrote {artifact} and {manifest_path(artifact).name}")
+        from .selftest import selftest_path
+        print(f"wrote {artifact}, {manifest_path(artifact).name} and {selftest_path(artifact).name}")
         return 0
     return run_cli(body)

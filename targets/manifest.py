@@ -43,9 +43,12 @@ def program_signatures(tiling: TilingConfig, modulation_dim: int, dtype: str = "
 def build_manifest(*, runtime: str, precision: str, artifact: Path, arch: str,
                    checkpoint_sha256: str, tiling: TilingConfig, modulation_dim: int,
                    toolkit: dict, parity: dict, io_quantization: dict | None = None,
-                   files: dict | None = None, name: str | None = None, quantized: dict | None = None) -> dict:
+                   files: dict | None = None, name: str | None = None, quantized: dict | None = None,
+                   selftest: dict | None = None, runtime_compat: dict | None = None) -> dict:
     """``artifact`` is hashed where it lies; ``name`` is the file name it is published under
-    (default its own). ``quantized``: the int8 pipeline it came from (``targets.store``)."""
+    (default its own). ``quantized``: the int8 pipeline it came from (``targets.store``);
+    ``selftest``: the on-device self-test file beside it (``targets.selftest``);
+    ``runtime_compat``: the app runtime paired with this exporter (``Runtime.runtime_compat``)."""
     return {
         "schema": SCHEMA, "schema_version": SCHEMA_VERSION,
         "model": {"arch": arch, "scale": tiling.scale, "checkpoint_sha256": checkpoint_sha256,
@@ -62,6 +65,8 @@ def build_manifest(*, runtime: str, precision: str, artifact: Path, arch: str,
         "toolkit": toolkit,
         "parity": parity,
         "quantized_pipeline": quantized,
+        **({"selftest": selftest} if selftest else {}),
+        **({"runtime_compat": runtime_compat} if runtime_compat else {}),
     }
 
 

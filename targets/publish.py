@@ -1,6 +1,6 @@
 """The one publish step every exporter goes through: convert into a temporary name, measure
-parity against the right reference in the real runtime, then put the artifact and its manifest
-in place together.
+parity against the right reference in the real runtime, then put the artifact, its manifest and
+its on-device self-test (``targets.selftest``) in place together.
 
 A runtime only converts (``Runtime.convert``); naming, atomicity, parity and the manifest are
 decided here, once. An existing artifact is replaced only if this tool wrote it (a manifest of
@@ -15,10 +15,12 @@ import shutil
 from pathlib import Path
 
 from mossnet.core.atomic import normal_permissions, replace_folder, sweep_stale, temp_sibling
+from mossnet.core.hashing import sha256
 
 from .manifest import SCHEMA, build_manifest, manifest_path, write_manifest
 from .parity import parity_images, parity_per_image
 from .runtime import ExportError, Precision, Runtime
+from .selftest import build_selftest, selftest_path, write_selftest
 from .source import export_source
 
 
@@ -45,29 +47,34 @@ def export(runtime: Runtime, ckpt: str | Path, precision: str, out_dir: str | Pa
     tmp = temp_sibling(artifact, "partial")
     try:
         fields = runtime.convert(source, prec, tmp, **options)
-        parity = measure(runtime, tmp, source, prec)
+        images = parity_images()
+        parity = measure(runtime, tmp, source, prec, images)
         check_bound(parity, runtime, prec)
+        selftest = write_selftest(tmp, build_selftest(source.reference, source.tiling, sha256(tmp),
+                                                      source.reference_name, images), name=artifact.name)
         manifest = build_manifest(
             runtime=runtime.name, precision=prec.name, artifact=tmp, name=artifact.name,
             arch=f"mossnet-{source.model.cfg.variant}", checkpoint_sha256=source.checkpoint_sha256,
             tiling=source.tiling, modulation_dim=source.model.cfg.modulation_dim,
             toolkit=fields["toolkit"], files=fields.get("files"), io_quantization=fields.get("io_quantization"),
-            quantized=source.pipeline, parity=parity)
+            quantized=source.pipeline, selftest=selftest, runtime_compat=runtime.runtime_compat(fields["toolkit"]),
+            parity=parity)
         runtime.check_artifact(tmp, prec, manifest)
         check_replaceable(artifact, runtime)  # again: the conversion took minutes
         write_manifest(artifact, manifest)
         _replace(tmp, artifact)
     except BaseException:
         _remove(tmp)
+        if not manifest_path(artifact).is_file():
+            _remove(selftest_path(artifact))
         raise
     return artifact
 
 
-def measure(runtime: Runtime, path: Path, source, prec: Precision) -> dict:
+def measure(runtime: Runtime, path: Path, source, prec: Precision, images: list) -> dict:
     """The manifest's ``parity``: the lowest PSNR over the parity images against the reference,
     and, where the runtime has several valid executions of one artifact (``parity_modes``),
     the same per mode (``modes``), so that a range is recorded rather than one point of it."""
-    images = parity_images()
 
     def figures(programs) -> dict:
         per_image = parity_per_image(programs, source.reference, source.tiling, images)

@@ -116,6 +116,12 @@ class Runtime:
                 out[package] = None
         return out
 
+    def runtime_compat(self, toolkit: dict) -> dict | None:
+        """Which app runtime the demo links against an artifact written with ``toolkit``, and
+        whether the runtime's own compatibility policy covers the pair (manifest
+        ``runtime_compat``); None where no demo pins a runtime version apart from the exporter."""
+        return None
+
     def set_threads(self, threads: int | None) -> str:
         """Use ``threads`` CPU threads for programs loaded from now on; says what was done."""
         self.threads = threads

@@ -18,6 +18,7 @@ from targets.coreml.runtime import interpreter_programs
 from targets.manifest import ManifestError, load_manifest, manifest_path
 from targets.parity import measure_parity, parity_images
 from targets.runtime import ExportError
+from targets.selftest import check_selftest, selftest_path
 
 from conftest import EVAL_DIR, ROOT, export
 
@@ -67,6 +68,9 @@ def test_coreml_parity(precision, compute, quantized, model, build):
     if precision == "fp16":
         assert parity < 100  # fp16 storage really is emulated between ops
         assert modes["fp32"]["output_psnr_db"] > modes["fp16_per_op"]["output_psnr_db"]  # and the range is one
+    if compute is None:  # the on-device self-test written beside it passes through the interpreter
+        report = check_selftest(selftest_path(artifact).read_bytes(), manifest, interpreter_programs(artifact))
+        assert [ok for *_, ok in report] == [True] * 4, report
 
 
 def test_bounds_follow_from_the_fp16_range(build):
