@@ -20,7 +20,7 @@ from mossnet.core.hashing import sha256
 from .manifest import SCHEMA, build_manifest, manifest_path, write_manifest
 from .parity import parity_images, parity_per_image
 from .runtime import ExportError, Precision, Runtime
-from .selftest import build_selftest, selftest_path, write_selftest
+from .selftest import build_selftest, check_selftest, selftest_bound, selftest_path, write_selftest
 from .source import export_source
 
 
@@ -52,6 +52,7 @@ def export(runtime: Runtime, ckpt: str | Path, precision: str, out_dir: str | Pa
         check_bound(parity, runtime, prec)
         selftest = write_selftest(tmp, build_selftest(source.reference, source.tiling, sha256(tmp),
                                                       source.reference_name, images), name=artifact.name)
+        selftest["bound_db"] = selftest_bound_for(runtime, tmp, artifact, prec, selftest)
         manifest = build_manifest(
             runtime=runtime.name, precision=prec.name, artifact=tmp, name=artifact.name,
             arch=f"mossnet-{source.model.cfg.variant}", checkpoint_sha256=source.checkpoint_sha256,
@@ -84,6 +85,22 @@ def measure(runtime: Runtime, path: Path, source, prec: Precision, images: list)
               "bound_db": prec.parity_bound_db}
     modes = {mode: figures(programs) for mode, programs in runtime.parity_modes(path).items()}
     return {**parity, "modes": modes} if modes else parity
+
+
+def selftest_bound_for(runtime: Runtime, path: Path, artifact: Path, prec: Precision, selftest: dict) -> float:
+    """Run the just-written self-test through the artifact (and each valid execution of it) and
+    set the bound its cases are held to on the phone (``targets.selftest.selftest_bound``);
+    refuse an artifact that fails its own self-test."""
+    data = selftest_path(artifact).read_bytes()
+    runs = [runtime.programs(path), *runtime.parity_modes(path).values()]
+    reports = [check_selftest(data, {"selftest": selftest}, programs, bound=0.0) for programs in runs]
+    bound = selftest_bound(reports, prec.parity_bound_db)
+    failed = sorted({name for report in reports for i, (name, db, ok) in enumerate(report)
+                     if not ok or (i > 0 and db < bound)})  # ok at 0 dB: the context's floor, the alpha
+    if failed:
+        raise ExportError(f"{runtime.name} {prec.name}: fails its own self-test ({', '.join(failed)}); "
+                          "refusing to publish it")
+    return bound
 
 
 def check_bound(parity: dict, runtime: Runtime, prec: Precision) -> None:

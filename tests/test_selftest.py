@@ -46,3 +46,13 @@ def test_the_manifest_records_the_file_it_sits_beside(fixture):
     assert m["selftest"] == {"file": f["file_name"] + ".selftest.json", "sha256": f["selftest_sha256"],
                              "bytes": len(f["selftest_text"].encode())}
     assert json.loads(f["selftest_text"])["artifact_sha256"] == m["artifact"]["sha256"]
+
+
+def test_selftest_bound_is_the_lowest_case_less_spread_and_margin_capped_by_the_precision():
+    from targets.selftest import selftest_bound
+    one_run = [[("context", 80.0, True), ("tile a", 46.3, True), ("tile b", 47.0, True), ("photo", 46.9, True)]]
+    assert selftest_bound(one_run, 45.0) == 45.0  # 46.3 - 1 -> 45.0: the precision's bound holds
+    fp16_modes = [[("context", 65.0, True), ("tile a", 60.1, True), ("photo", 59.8, True)],
+                  [("context", 66.0, True), ("tile a", 61.0, True), ("photo", 60.4, True)]]
+    assert selftest_bound(fp16_modes, 66.5) == 58.0  # 59.8 - 0.6 spread - 1 = 58.2 -> 58.0
+    assert selftest_bound([[("context", 1.0, False), ("tile", 20.0, True)]], 45.0) == 19.0  # context excluded

@@ -43,7 +43,7 @@ public struct SelfTestError: LocalizedError, Equatable, CustomStringConvertible 
 /// program), single patch calls (PSNR of the uint8 output, fed the reference modulation), and one
 /// whole photo at the artifact's tiling, stored sideways with EXIF orientation and alpha
 /// (`Upscaler.upscalePhoto`, with the runtime's own modulation: RGB PSNR, alpha exact). Tiles and
-/// photo pass at or above the manifest's `parity.bound_db`.
+/// photo pass at or above the manifest's `selftest.bound_db` (else `parity.bound_db`).
 public struct SelfTestFile: Sendable {
     public static let format = "mossnet-selftest"
     public static let formatVersion = 1
@@ -129,8 +129,9 @@ public enum SelfTest {
     /// throws fails its case with the message; cancellation (`CancellationError`) ends the run.
     public static func run(_ file: SelfTestFile, manifest: Manifest, runner: PatchRunner,
                            onCase: @Sendable (SelfTestCase) -> Void = { _ in }) async throws -> SelfTestReport {
-        guard let bound = manifest.document["parity"]?["bound_db"]?.number else {
-            throw SelfTestError("the manifest has no parity.bound_db")
+        guard let bound = manifest.document["selftest"]?["bound_db"]?.number
+                ?? manifest.document["parity"]?["bound_db"]?.number else {
+            throw SelfTestError("the manifest has no selftest.bound_db or parity.bound_db")
         }
         let t = file.tiling
         var cases: [SelfTestCase] = []

@@ -27,7 +27,7 @@ data class TensorSpec(val name: String, val shape: List<Int>, val dtype: String,
     val elementCount: Int get() = shape.fold(1) { a, b -> a * b }
 }
 
-data class SelfTestRef(val file: String, val sha256: String, val bytes: Long)
+data class SelfTestRef(val file: String, val sha256: String, val bytes: Long, val boundDb: Double? = null)
 
 data class ProgramSignature(val inputs: List<TensorSpec>, val outputs: List<TensorSpec>)
 
@@ -66,7 +66,8 @@ class Manifest private constructor(val json: JSONObject) {
 
     /** The on-device self-test file beside the artifact (`targets/selftest.py`), if exported with one. */
     val selftest: SelfTestRef? = json.optJSONObject("selftest")?.let {
-        SelfTestRef(it.getString("file"), it.getString("sha256"), it.optLong("bytes", -1))
+        SelfTestRef(it.getString("file"), it.getString("sha256"), it.optLong("bytes", -1),
+            if (it.has("bound_db")) it.getDouble("bound_db") else null)
     }
 
     /** The lowest PSNR against the reference that the toolkit accepts (`parity.bound_db`). */

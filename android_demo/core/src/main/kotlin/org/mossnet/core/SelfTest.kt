@@ -31,7 +31,7 @@ class SelfTestException(message: String) : Exception(message)
  * program), single patch calls (PSNR of the uint8 output, fed the reference modulation), and one
  * whole photo at the artifact's tiling, stored sideways with EXIF orientation and alpha
  * ([upscalePhoto], with the runtime's own modulation: RGB PSNR, alpha must be exact). Tiles and
- * photo pass at or above the manifest's `parity.bound_db`.
+ * photo pass at or above the manifest's `selftest.bound_db` (else `parity.bound_db`).
  */
 class SelfTestFile private constructor(private val json: JSONObject, val tiling: TilingConfig) {
     val reference: String = json.getString("reference")
@@ -122,7 +122,8 @@ object SelfTest {
         onCase: (SelfTestCase) -> Unit = {},
         ensureActive: () -> Unit = {},
     ): SelfTestReport {
-        val bound = manifest.boundDb ?: throw SelfTestException("the manifest has no parity.bound_db")
+        val bound = manifest.selftest?.boundDb ?: manifest.boundDb
+            ?: throw SelfTestException("the manifest has no selftest.bound_db or parity.bound_db")
         val t = file.tiling
         val cases = mutableListOf<SelfTestCase>()
         fun add(c: SelfTestCase) { cases += c; onCase(c) }
