@@ -6,14 +6,15 @@ feeds it to one zlib stream and writes what zlib hands back as IDAT chunks. An 8
 never held whole: the writer holds one strip (plus one in flight when ``background``).
 
 Filter and deflate settings were chosen by measurement (``python -m mossnet.tools.png_bench``,
-on 3840x2160 upscaled photos; the table is in docs/benchmarks.md). Deflate is zlib-ng's
-(``zlib-ng`` on PyPI: the same stream format, about twice zlib's speed at level 1; with
-``Z_RLE`` it writes the very bytes zlib does). The filter is a speed/size trade: the vectorized
-*Paeth* filter gives the smallest files (1.02 times Pillow's default ``compress_level=6``) but
-costs more numpy time than zlib-ng spends deflating; *Average* (the default) encodes in half
-Paeth's time for files about 14 % larger (1.16 times Pillow's default, the size of Pillow's
-``compress_level=1`` at a quarter of its time); *Up* is faster still and 28 % larger. Every filter of the PNG spec is implemented (encoding needs only the raw neighbours,
-never reconstructed ones), so the choice stays measurable.
+on 3840x2160 upscaled photos; the table is in the README). Deflate is zlib-ng's (``zlib-ng``
+on PyPI: the same stream format, with ``Z_RLE`` the very bytes zlib writes, in a fraction of
+its time). The filter is a speed/size trade: the vectorized *Paeth* filter gives the smallest
+files (1.02 times Pillow's default ``compress_level=6``) but costs more numpy time than zlib-ng
+spends deflating; *Average* (the default) takes about 60 % of Paeth's time for files 14 %
+larger (1.16 times Pillow's default: the size of Pillow's ``compress_level=1`` in about a third
+of its time); *Up* is faster still and 28 % larger. Every filter of the PNG spec is
+implemented (encoding needs only the raw neighbours, never reconstructed ones), so the
+choice stays measurable.
 
 Modes: ``RGB``, ``L`` (made from the RGB strips exactly as Pillow's ``convert("L")`` makes
 it, by Pillow itself), ``RGBA`` and ``LA`` (the alpha plane is given whole or as anything that
