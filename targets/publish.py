@@ -48,11 +48,12 @@ def export(runtime: Runtime, ckpt: str | Path, precision: str, out_dir: str | Pa
     try:
         fields = runtime.convert(source, prec, tmp, **options)
         images = parity_images()
-        parity = measure(runtime, tmp, source, prec, images)
+        runs = {None: runtime.programs(tmp), **runtime.parity_modes(tmp)}  # loaded once, run twice
+        parity = measure(runtime, runs, source, prec, images)
         check_bound(parity, runtime, prec)
         selftest = write_selftest(tmp, build_selftest(source.reference, source.tiling, sha256(tmp),
                                                       source.reference_name, images), name=artifact.name)
-        selftest["bound_db"] = selftest_bound_for(runtime, tmp, artifact, prec, selftest)
+        selftest["bound_db"] = selftest_bound_for(runtime, runs, artifact, prec, selftest)
         manifest = build_manifest(
             runtime=runtime.name, precision=prec.name, artifact=tmp, name=artifact.name,
             arch=f"mossnet-{source.model.cfg.variant}", checkpoint_sha256=source.checkpoint_sha256,
@@ -72,28 +73,28 @@ def export(runtime: Runtime, ckpt: str | Path, precision: str, out_dir: str | Pa
     return artifact
 
 
-def measure(runtime: Runtime, path: Path, source, prec: Precision, images: list) -> dict:
+def measure(runtime: Runtime, runs: dict, source, prec: Precision, images: list) -> dict:
     """The manifest's ``parity``: the lowest PSNR over the parity images against the reference,
     and, where the runtime has several valid executions of one artifact (``parity_modes``),
-    the same per mode (``modes``), so that a range is recorded rather than one point of it."""
+    the same per mode (``modes``), so that a range is recorded rather than one point of it.
+    ``runs``: the artifact's programs under None, and each mode's under its name."""
 
     def figures(programs) -> dict:
         per_image = parity_per_image(programs, source.reference, source.tiling, images)
         return {"output_psnr_db": round(min(per_image.values()), 2),
                 "images": {name: round(db, 2) for name, db in per_image.items()}}
-    parity = {"reference": source.reference_name, "run_in": runtime.label, **figures(runtime.programs(path)),
+    parity = {"reference": source.reference_name, "run_in": runtime.label, **figures(runs[None]),
               "bound_db": prec.parity_bound_db}
-    modes = {mode: figures(programs) for mode, programs in runtime.parity_modes(path).items()}
+    modes = {mode: figures(programs) for mode, programs in runs.items() if mode is not None}
     return {**parity, "modes": modes} if modes else parity
 
 
-def selftest_bound_for(runtime: Runtime, path: Path, artifact: Path, prec: Precision, selftest: dict) -> float:
+def selftest_bound_for(runtime: Runtime, runs: dict, artifact: Path, prec: Precision, selftest: dict) -> float:
     """Run the just-written self-test through the artifact (and each valid execution of it) and
     set the bound its cases are held to on the phone (``targets.selftest.selftest_bound``);
     refuse an artifact that fails its own self-test."""
     data = selftest_path(artifact).read_bytes()
-    runs = [runtime.programs(path), *runtime.parity_modes(path).values()]
-    reports = [check_selftest(data, {"selftest": selftest}, programs, bound=0.0) for programs in runs]
+    reports = [check_selftest(data, {"selftest": selftest}, programs, bound=0.0) for programs in runs.values()]
     bound = selftest_bound(reports, prec.parity_bound_db)
     failed = sorted({name for report in reports for i, (name, db, ok) in enumerate(report)
                      if not ok or (i > 0 and db < bound)})  # ok at 0 dB: the context's floor, the alpha

@@ -117,8 +117,9 @@ class PatchUpscaler(nn.Module):
         computing each decoder stage only where that centre needs it. The values are those of
         the full output's centre (3x3 convs with their own zero padding: the cropped borders
         each stage gets wrong lie outside what the next needs). The tiled programs pass their
-        halo: the decoder and the tail, 40 % of MossNet-XS's multiply-adds, then skip the
-        halo's ring (``mossnet.core.pipeline.PatchProgram``)."""
+        halo: the decoder and the tail (two thirds of MossNet-XS's multiply-adds, the tail
+        alone two fifths) then skip most of the halo's ring, a fifth of all the tile's
+        multiply-adds (``mossnet.core.pipeline.PatchProgram``)."""
         film = iter(self.split_modulation(modulation))
         s2 = self.cfg.scale ** 2
         crops = self.decoder_crops(margin)
