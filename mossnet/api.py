@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mossnet.core.checkpoint import DEFAULT_CHECKPOINT
+from mossnet.core.paths import DEFAULT_CHECKPOINT
 from mossnet.core.upscaler import Upscaler
 
 __all__ = ["load", "Upscaler"]
@@ -20,6 +20,7 @@ __all__ = ["load", "Upscaler"]
 def load(path: str | Path = DEFAULT_CHECKPOINT, *, patch: int | None = None, threads: int | None = None) -> Upscaler:
     """An ``Upscaler`` over a checkpoint (``.pt``), a quantized pipeline folder, or an exported
     ``.pte`` / ``.tflite`` / ``.coreml`` artifact. ``patch``: the tile core for a checkpoint
-    (artifacts are fixed to theirs); ``threads``: CPU threads for the runtime."""
+    (artifacts are fixed to theirs); ``threads``: CPU threads for the runtime (None: this
+    machine's policy, ``targets.threads``)."""
     from targets.registry import open_upscaler
     return open_upscaler(path, patch=patch, threads=threads)

@@ -19,8 +19,8 @@ if __name__ == "__main__":  # before torch's seconds of importing: Ctrl-C there 
     quiet_interrupts()
 
 from mossnet import api
-from mossnet.core.checkpoint import DEFAULT_CHECKPOINT
 from mossnet.core.flags import positive
+from mossnet.core.paths import DEFAULT_CHECKPOINT
 from targets.cli import add_upscale_arguments, run_upscale
 
 

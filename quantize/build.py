@@ -8,13 +8,13 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import ClassVar
 
-from mossnet.core.checkpoint import DEFAULT_CHECKPOINT
 from mossnet.core.errors import FlagError
 from mossnet.core.flags import positive
 from mossnet.core.hashing import sha256
 from mossnet.core.image_io import ImageError
+from mossnet.core.paths import DEFAULT_CHECKPOINT
 from mossnet.core.pipeline import model_tiling
-from mossnet.core.tiling import DEFAULT_PATCH, TilingConfig
+from mossnet.core.tiling import DEFAULT_PATCH, PROGRAMS_VERSION, TilingConfig
 
 from .calibration import describe
 from .program import QuantizedPipeline, check_replaceable, default_pipeline_dir, save_pipeline
@@ -85,6 +85,7 @@ def tiling_for(model, patch: int | None) -> TilingConfig:
 def base_meta(opts: QuantizeOptions, method: str, observer: str, float_modules, calib,
               calib_files: int | None = None, steps: dict | None = None) -> dict:
     return {"method": method, "checkpoint": str(opts.ckpt), "checkpoint_sha256": sha256(opts.ckpt),
+            "programs_version": PROGRAMS_VERSION,
             "recipe": recipe_dict(observer, tuple(float_modules), steps),
             "calibration": {"source": opts.calib or "default (scikit-learn photos + sample card)",
                             **describe(calib, calib_files), "seed": opts.seed}}

@@ -13,10 +13,10 @@ import platform
 import sys
 from pathlib import Path
 
-from mossnet.core.checkpoint import DEFAULT_CHECKPOINT
 from mossnet.core.errors import run_cli
 from mossnet.core.evaluation import evaluate
 from mossnet.core.image_io import atomic_write
+from mossnet.core.paths import DEFAULT_CHECKPOINT
 from mossnet.core.upscaler import call_ms
 
 from . import registry

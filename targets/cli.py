@@ -11,7 +11,6 @@ from typing import Callable
 from tqdm import tqdm
 
 from mossnet.core.batch import is_batch, plan_batch, run_batch
-from mossnet.core.checkpoint import DEFAULT_CHECKPOINT
 from mossnet.core.errors import FlagError, run_cli
 from mossnet.core.flags import positive, thread_count
 from mossnet.core.image_io import (
@@ -21,12 +20,13 @@ from mossnet.core.image_io import (
     ImageError,
     check_output_path,
 )
+from mossnet.core.paths import DEFAULT_CHECKPOINT
 from mossnet.core.tiling import DEFAULT_PATCH
 from mossnet.core.upscaler import Upscaler, same_file
 
 from . import registry
 from .manifest import manifest_path
-from .publish import export
+from .threads import default_threads
 
 PROGRESS_MIN_TILES = 16  # show a progress bar from this many tiles on
 
@@ -44,7 +44,9 @@ def add_upscale_arguments(p: argparse.ArgumentParser) -> None:
                         "IN [IN ...] OUT_DIR (images and folders into one folder)")
     p.add_argument("--max-pixels", type=positive, default=DEFAULT_MAX_PIXELS,
                    help=f"refuse larger inputs (default {DEFAULT_MAX_PIXELS:,})")
-    p.add_argument("--threads", type=thread_count, default=None, help="CPU threads for the runtime")
+    p.add_argument("--threads", type=thread_count, default=None,
+                   help="CPU threads for the runtime (default: the count the benchmark measured fastest on "
+                        "this machine, else CPUs - 1; see targets/threads.py)")
     p.add_argument("--format", choices=sorted(OUTPUT_FORMATS), default=None,
                    help="format of the files written into an output folder (default png)")
     p.add_argument("--quality", type=quality, default=None,
@@ -142,12 +144,14 @@ def main(runtime_name: str, argv=None) -> int:
     args = p.parse_args(argv)
     if args.command == "upscale":
         def open_artifact() -> Upscaler:
-            rt.set_threads(args.threads)
+            rt.set_threads(args.threads or default_threads(rt.name)[0])
             return rt.open(args.artifact)
         return run_upscale(args, open_artifact)
 
     def body() -> int:
+        from .publish import export  # the export toolchain (torch, the converters): not for upscale
         artifact = export(rt, args.ckpt, args.precision, args.out, args.quantized, args.patch)
-        print(f"wrote {artifact} and {manifest_path(artifact).name}")
+        from .selftest import selftest_path
+        print(f"wrote {artifact}, {manifest_path(artifact).name} and {selftest_path(artifact).name}")
         return 0
     return run_cli(body)

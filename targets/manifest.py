@@ -12,7 +12,7 @@ from typing import Iterable
 
 from mossnet.core.atomic import atomic_write
 from mossnet.core.hashing import sha256
-from mossnet.core.tiling import PROGRAMS, TilingConfig
+from mossnet.core.tiling import PROGRAMS, PROGRAMS_VERSION, TilingConfig, tensor_shapes
 
 from .validate import ManifestError, TilingError, check_fields, check_programs, tiling_of
 
@@ -33,10 +33,8 @@ def manifest_path(artifact: str | Path) -> Path:
 
 
 def program_signatures(tiling: TilingConfig, modulation_dim: int, dtype: str = "float32") -> dict:
-    """Names, shapes, dtypes and layout of the two programs' tensors."""
-    n, out = tiling.input_size, tiling.output_size
-    shapes = {"thumbnail": [1, 3, tiling.thumb, tiling.thumb], "modulation": [1, modulation_dim, 1, 1],
-              "patch": [1, 3, n, n], "hr_patch": [1, 3, out, out]}
+    """Names, shapes, dtypes and layout of the two programs' tensors (``mossnet.core.tiling``)."""
+    shapes = tensor_shapes(tiling, modulation_dim)
     tensor = lambda name: {"name": name, "shape": shapes[name], "dtype": dtype, "layout": "NCHW"}  # noqa: E731
     return {program: {"inputs": [tensor(n) for n in inputs], "outputs": [tensor(output)]}
             for program, (inputs, output) in PROGRAMS.items()}
@@ -45,12 +43,16 @@ def program_signatures(tiling: TilingConfig, modulation_dim: int, dtype: str = "
 def build_manifest(*, runtime: str, precision: str, artifact: Path, arch: str,
                    checkpoint_sha256: str, tiling: TilingConfig, modulation_dim: int,
                    toolkit: dict, parity: dict, io_quantization: dict | None = None,
-                   files: dict | None = None, name: str | None = None, quantized: dict | None = None) -> dict:
+                   files: dict | None = None, name: str | None = None, quantized: dict | None = None,
+                   selftest: dict | None = None, runtime_compat: dict | None = None) -> dict:
     """``artifact`` is hashed where it lies; ``name`` is the file name it is published under
-    (default its own). ``quantized``: the int8 pipeline it came from (``targets.store``)."""
+    (default its own). ``quantized``: the int8 pipeline it came from (``targets.store``);
+    ``selftest``: the on-device self-test file beside it (``targets.selftest``);
+    ``runtime_compat``: the app runtime paired with this exporter (``Runtime.runtime_compat``)."""
     return {
         "schema": SCHEMA, "schema_version": SCHEMA_VERSION,
-        "model": {"arch": arch, "scale": tiling.scale, "checkpoint_sha256": checkpoint_sha256},
+        "model": {"arch": arch, "scale": tiling.scale, "checkpoint_sha256": checkpoint_sha256,
+                  "programs_version": PROGRAMS_VERSION},
         "runtime": runtime, "precision": precision,
         "artifact": {"file": name or artifact.name, "sha256": sha256(artifact),
                      "bytes": sum(p.stat().st_size for p in artifact.rglob("*") if p.is_file())
@@ -63,6 +65,8 @@ def build_manifest(*, runtime: str, precision: str, artifact: Path, arch: str,
         "toolkit": toolkit,
         "parity": parity,
         "quantized_pipeline": quantized,
+        **({"selftest": selftest} if selftest else {}),
+        **({"runtime_compat": runtime_compat} if runtime_compat else {}),
     }
 
 

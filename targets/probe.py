@@ -18,15 +18,14 @@ import sys
 from pathlib import Path
 
 from mossnet.core.atomic import atomic_write
+from mossnet.core.paths import cache_root
 
 PROBE_TIMEOUT_S = 300
 CACHE_VERSION = 1
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("MOSSNET_CACHE") or \
-        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mossnet"
-    return Path(root) / "probed"
+    return cache_root() / "probed"
 
 
 def _cache_file(runtime: str, sha: str) -> Path:

@@ -1,6 +1,6 @@
 """The one publish step every exporter goes through: convert into a temporary name, measure
-parity against the right reference in the real runtime, then put the artifact and its manifest
-in place together.
+parity against the right reference in the real runtime, then put the artifact, its manifest and
+its on-device self-test (``targets.selftest``) in place together.
 
 A runtime only converts (``Runtime.convert``); naming, atomicity, parity and the manifest are
 decided here, once. An existing artifact is replaced only if this tool wrote it (a manifest of
@@ -16,10 +16,12 @@ from pathlib import Path
 
 from mossnet.core.atomic import normal_permissions, replace_folder, sweep_stale, temp_sibling
 from mossnet.core.flatness import flatness
+from mossnet.core.hashing import sha256
 
 from .manifest import SCHEMA, build_manifest, manifest_path, write_manifest
 from .parity import parity_images, parity_per_image
-from .runtime import ExportError, Runtime
+from .runtime import ExportError, Precision, Runtime
+from .selftest import build_selftest, check_selftest, selftest_bound, selftest_path, write_selftest
 from .source import export_source
 
 
@@ -47,26 +49,71 @@ def export(runtime: Runtime, ckpt: str | Path, precision: str, out_dir: str | Pa
     try:
         fields = runtime.convert(source, prec, tmp, **options)
         images = parity_images()
-        programs = runtime.programs(tmp)
-        per_image = parity_per_image(programs, source.reference, source.tiling, images)
+        runs = {None: runtime.programs(tmp), **runtime.parity_modes(tmp)}  # loaded once, run twice
+        parity = measure(runtime, runs, source, prec, images)
+        check_bound(parity, runtime, prec)
+        selftest = write_selftest(tmp, build_selftest(source.reference, source.tiling, sha256(tmp),
+                                                      source.reference_name, images), name=artifact.name)
+        selftest["bound_db"] = selftest_bound_for(runtime, runs, artifact, prec, selftest)
         manifest = build_manifest(
             runtime=runtime.name, precision=prec.name, artifact=tmp, name=artifact.name,
             arch=f"mossnet-{source.model.cfg.variant}", checkpoint_sha256=source.checkpoint_sha256,
             tiling=source.tiling, modulation_dim=source.model.cfg.modulation_dim,
             toolkit=fields["toolkit"], files=fields.get("files"), io_quantization=fields.get("io_quantization"),
-            quantized=source.pipeline,
-            parity={"reference": source.reference_name, "run_in": runtime.label, "output_psnr_db": round(min(per_image.values()), 2),
-                    "bound_db": prec.parity_bound_db,
-                    "images": {name: round(db, 2) for name, db in per_image.items()}})
+            quantized=source.pipeline, selftest=selftest, runtime_compat=runtime.runtime_compat(fields["toolkit"]),
+            parity=parity)
         if prec.quantized_by:  # int8: flat colours and the sub-pixel grid, in the runtime itself
-            manifest["flat_check"] = flatness(*programs, source.tiling)
+            manifest["flat_check"] = flatness(*runs[None], source.tiling)
+        runtime.check_artifact(tmp, prec, manifest)
         check_replaceable(artifact, runtime)  # again: the conversion took minutes
         write_manifest(artifact, manifest)
         _replace(tmp, artifact)
     except BaseException:
         _remove(tmp)
+        if not manifest_path(artifact).is_file():
+            _remove(selftest_path(artifact))
         raise
     return artifact
+
+
+def measure(runtime: Runtime, runs: dict, source, prec: Precision, images: list) -> dict:
+    """The manifest's ``parity``: the lowest PSNR over the parity images against the reference,
+    and, where the runtime has several valid executions of one artifact (``parity_modes``),
+    the same per mode (``modes``), so that a range is recorded rather than one point of it.
+    ``runs``: the artifact's programs under None, and each mode's under its name."""
+
+    def figures(programs) -> dict:
+        per_image = parity_per_image(programs, source.reference, source.tiling, images)
+        return {"output_psnr_db": round(min(per_image.values()), 2),
+                "images": {name: round(db, 2) for name, db in per_image.items()}}
+    parity = {"reference": source.reference_name, "run_in": runtime.label, **figures(runs[None]),
+              "bound_db": prec.parity_bound_db}
+    modes = {mode: figures(programs) for mode, programs in runs.items() if mode is not None}
+    return {**parity, "modes": modes} if modes else parity
+
+
+def selftest_bound_for(runtime: Runtime, runs: dict, artifact: Path, prec: Precision, selftest: dict) -> float:
+    """Run the just-written self-test through the artifact (and each valid execution of it) and
+    set the bound its cases are held to on the phone (``targets.selftest.selftest_bound``);
+    refuse an artifact that fails its own self-test."""
+    data = selftest_path(artifact).read_bytes()
+    reports = [check_selftest(data, {"selftest": selftest}, programs, bound=0.0) for programs in runs.values()]
+    bound = selftest_bound(reports, prec.parity_bound_db)
+    failed = sorted({name for report in reports for i, (name, db, ok) in enumerate(report)
+                     if not ok or (i > 0 and db < bound)})  # ok at 0 dB: the context's floor, the alpha
+    if failed:
+        raise ExportError(f"{runtime.name} {prec.name}: fails its own self-test ({', '.join(failed)}); "
+                          "refusing to publish it")
+    return bound
+
+
+def check_bound(parity: dict, runtime: Runtime, prec: Precision) -> None:
+    """Refuse an artifact whose parity, in any recorded mode, is below its precision's bound:
+    nothing is published (the caller removes the temporary)."""
+    lowest = min([parity["output_psnr_db"]] + [m["output_psnr_db"] for m in parity.get("modes", {}).values()])
+    if lowest < prec.parity_bound_db:
+        raise ExportError(f"{runtime.name} {prec.name}: parity {lowest:.2f} dB against {parity['reference']} is "
+                          f"below its bound of {prec.parity_bound_db} dB; refusing to publish it")
 
 
 def check_replaceable(artifact: Path, runtime: Runtime) -> None:

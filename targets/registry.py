@@ -16,6 +16,7 @@ from .executorch.runtime import ExecuTorch
 from .pytorch import PT2EProgram, PyTorchFloat
 from .runtime import ExportError, Precision, Runtime
 from .tflite.runtime import LiteRT
+from .threads import default_threads
 
 RUNTIMES: dict[str, Runtime] = {rt.name: rt for rt in (PyTorchFloat(), PT2EProgram(), ExecuTorch(), LiteRT(), CoreML())}
 
@@ -58,9 +59,10 @@ def runtime_of(path: str | Path) -> Runtime:
 
 
 def open_upscaler(path: str | Path, patch: int | None = None, threads: int | None = None) -> Upscaler:
-    """Load any checkpoint or artifact into an ``Upscaler`` (``mossnet.load``)."""
+    """Load any checkpoint or artifact into an ``Upscaler`` (``mossnet.load``); ``threads``
+    None: this machine's policy (``targets.threads``)."""
     if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or not 1 <= threads <= 256):
         raise FlagError(f"--threads: must be a whole number from 1 to 256, not {threads!r}")
     rt = runtime_of(path)
-    rt.set_threads(threads)
+    rt.set_threads(threads or default_threads(rt.name)[0])
     return rt.open(path, patch=patch)

@@ -28,10 +28,11 @@ Programs = tuple[Callable, Callable]  # numpy context_fn(thumb), patch_fn(patch,
 
 
 @contextlib.contextmanager
-def native_stderr_filtered(drop=("cpuinfo", "Created TensorFlow Lite XNNPACK delegate")):
+def native_stderr_filtered(drop=("cpuinfo", "Created TensorFlow Lite XNNPACK delegate", "Resetting threadpool")):
     """Route file descriptor 2 through a file while native code loads a program and pass on
     only the lines that matter: XNNPACK's cpuinfo warns about /sys files it cannot read in
-    containers, LiteRT announces its delegate; the user can do nothing about either."""
+    containers, LiteRT announces its delegate, ExecuTorch its thread pool; the user can do
+    nothing about any of them."""
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as capture:
@@ -56,7 +57,8 @@ class Precision:
     """One build of a runtime. ``quantized_by`` names the int8 pipeline (``quantize.ptq`` or
     ``quantize.qat``) it is converted from; its parity reference is then that int8 PyTorch
     program, else float PyTorch. ``parity_bound_db``: the lowest output PSNR against the
-    reference that the tests accept (float 60, fp16 arithmetic 45, int8 45)."""
+    reference that the tests accept and the publish step requires (float 60, int8 45; Core ML's fp16
+    builds from their fp16 range, ``targets/coreml/runtime.py``)."""
     name: str
     quantized_by: str | None = None
     parity_bound_db: float = 60.0
@@ -114,14 +116,22 @@ class Runtime:
                 out[package] = None
         return out
 
+    def runtime_compat(self, toolkit: dict) -> dict | None:
+        """Which app runtime the demo links against an artifact written with ``toolkit``, and
+        whether the runtime's own compatibility policy covers the pair (manifest
+        ``runtime_compat``); None where no demo pins a runtime version apart from the exporter."""
+        return None
+
     def set_threads(self, threads: int | None) -> str:
         """Use ``threads`` CPU threads for programs loaded from now on; says what was done."""
         self.threads = threads
         return "runtime default" if not threads else f"{threads}"
 
     def import_runtime(self) -> None:
-        """Import what running an artifact needs (the benchmark's import baseline)."""
+        """Import what running an artifact needs (what the benchmark times per runtime)."""
         self.require()
+        for module in self.modules():
+            importlib.import_module(module)
 
     def owns(self, path: Path) -> bool:
         """Whether ``path`` is an artifact of this runtime (by its suffix)."""
@@ -136,6 +146,15 @@ class Runtime:
     def programs(self, path: Path) -> Programs:
         """The artifact's two programs as numpy callables."""
         raise NotImplementedError
+
+    def parity_modes(self, path: Path) -> dict[str, Programs]:
+        """Other valid executions of the same artifact (Core ML's fp16 range), by name; publish
+        records each one's parity and holds every one to the bound. None by default."""
+        return {}
+
+    def check_artifact(self, path: Path, precision: Precision, manifest: dict) -> None:
+        """Structural checks of a just-converted artifact against its precision and manifest,
+        run by the publish step before anything is written (``ExportError`` refuses it)."""
 
     # -- validating an artifact before it is run ---------------------------------------------
     def check_file(self, path: Path) -> None:

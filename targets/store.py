@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mossnet.core.hashing import sha256
-from mossnet.core.tiling import DEFAULT_PATCH
+from mossnet.core.tiling import DEFAULT_PATCH, PROGRAMS_VERSION
 
 from .manifest import ManifestError, TilingError, load_manifest, manifest_path
 from .runtime import Precision, Runtime
@@ -63,6 +63,7 @@ class ArtifactStore:
         checks = [(meta.get("checkpoint_sha256") == sha256(ckpt), "another checkpoint"),
                   (meta.get("method") == method, f"a {meta.get('method')} pipeline"),
                   ((meta.get("tiling") or {}).get("patch") == patch, "another patch"),
+                  (meta.get("programs_version") == PROGRAMS_VERSION, "another program graph"),
                   (recipe.get("version") == now["version"], "another recipe version"),
                   (recipe.get("toolkit") == now["toolkit"], "other torch/torchao/executorch versions")]
         return next((why for ok, why in checks if not ok), None)
@@ -77,6 +78,7 @@ class ArtifactStore:
         checks = [(m.get("precision") == precision.name, "another precision"),
                   (m["model"].get("checkpoint_sha256") == sha256(ckpt), "another checkpoint"),
                   (m["tiling"].get("patch") == patch, "another patch"),
+                  (m["model"].get("programs_version") == PROGRAMS_VERSION, "another program graph"),
                   (recorded == {k: v for k, v in runtime.toolkit().items() if k in runtime.packages},
                    "other toolkit versions")]
         if precision.quantized_by:

@@ -16,6 +16,7 @@ import math
 import re
 from pathlib import Path
 
+from mossnet.core.config import VARIANTS, make_config
 from mossnet.core.errors import UserError
 from mossnet.core.tiling import PROGRAMS, TilingConfig
 
@@ -94,6 +95,14 @@ def check_fields(m: dict, path: Path) -> None:
         bad("parity", "must give a finite output_psnr_db and its reference")
     if not isinstance(m.get("normalization"), dict):
         bad("normalization", "must be an object")
+    st = m.get("selftest")
+    if st is not None and (not isinstance(st, dict) or not isinstance(st.get("file"), str)
+                           or not isinstance(st.get("sha256"), str) or not HEX64.match(st["sha256"])):
+        bad("selftest", "must be an object with the self-test's file and SHA-256")
+    if st is not None and not _is_number(parity.get("bound_db")):
+        bad("parity.bound_db", "must be a number when there is a self-test to compare with it")
+    if m.get("runtime_compat") is not None and not isinstance(m["runtime_compat"], dict):
+        bad("runtime_compat", "must be an object")
     q = m.get("quantized_pipeline")
     if q is not None and not isinstance(q, dict):
         bad("quantized_pipeline", "must be null or an object")
@@ -109,7 +118,6 @@ def tiling_of(manifest: dict, path: Path | str = "manifest") -> TilingConfig:
     if "scale" in model and model["scale"] != t.scale:
         raise TilingError(f"{path}: tiling scale {t.scale} contradicts the model's x{model['scale']}")
     variant = str(model.get("arch", "")).removeprefix("mossnet-")
-    from mossnet.core.arch import VARIANTS, make_config
     if variant in VARIANTS:
         cfg = make_config(variant, t.scale)
         if (t.align, t.thumb) != (cfg.align, cfg.thumb_size):

@@ -85,3 +85,33 @@ def test_importing_the_core_does_not_load_the_runtimes():
             "print(any(m.startswith(('targets', 'quantize', 'executorch')) for m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert result.stdout.strip() == "False", result.stderr
+
+
+def test_litert_command_line_runs_without_torch(artifacts, tmp_path):
+    """``targets.tflite upscale`` imports only what LiteRT needs: torch (about a second and
+    150 MB) stays out of the process. Checked in the process that really ran the command."""
+    out = tmp_path / "out.png"
+    code = ("import runpy, sys\n"
+            f"sys.argv = ['x', 'upscale', {str(SAMPLE)!r}, {str(out)!r}, '--artifact', {str(artifacts['tflite'])!r}, '-q']\n"
+            "try:\n    runpy.run_module('targets.tflite', run_name='__main__')\n"
+            "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
+            "print('torch' in sys.modules)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "False"
+    assert Image.open(out).size == (960, 640)
+
+
+def test_thread_policy_is_the_benchmarks_record_else_cpus_minus_one(tmp_path, monkeypatch):
+    import os
+
+    from targets import threads
+    monkeypatch.setenv("MOSSNET_CACHE", str(tmp_path))
+    assert threads.default_threads("executorch") == (max(1, os.cpu_count() - 1), "rule: CPUs - 1")
+    threads.record({"executorch": 3, "tflite": 1}, "test")
+    assert threads.default_threads("executorch")[0] == 3
+    assert threads.default_threads("pytorch")[0] == max(1, os.cpu_count() - 1)  # not measured: the rule
+    data = (tmp_path / "threads.json").read_text()
+    monkeypatch.setattr(threads, "machine_key", lambda: "another machine")
+    assert threads.default_threads("executorch")[0] == max(1, os.cpu_count() - 1)  # not this machine's record
+    assert "another machine" not in data

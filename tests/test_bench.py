@@ -125,11 +125,14 @@ def test_render_docs_rewrites_only_the_marked_blocks():
     assert report.readme_block(results, "bench:targets").startswith("| target |")
 
 
-def test_thread_policy_picks_the_fastest_count_per_runtime(monkeypatch):
+def test_thread_policy_picks_the_fastest_count_per_runtime(monkeypatch, tmp_path):
     """One policy for every runtime: a count per runtime (ESPCN goes with PyTorch; Core ML off
-    macOS and PIL have none), measured with the runtime's default build when it is selected."""
+    macOS and PIL have none), measured with the runtime's default build when it is selected,
+    and recorded for this machine as the command lines' default (``targets.threads``)."""
     from mossnet.tools.benchmark.methods import method
     from mossnet.tools.benchmark.stages import Settings, threads
+    from targets.threads import default_threads
+    monkeypatch.setenv("MOSSNET_CACHE", str(tmp_path))
     keys = ["bicubic-pil", "espcn", "pytorch:fp32", "executorch:fp32", "executorch:int8-ptq", "tflite:int8",
             "coreml:fp16"]
     ms = {k: method(k) for k in keys}
@@ -141,6 +144,7 @@ def test_thread_policy_picks_the_fastest_count_per_runtime(monkeypatch):
     assert {rt: t["chosen"] for rt, t in out.items()} == {"pytorch": 1, "executorch": 1, "tflite": 2}
     assert out["pytorch"]["applies_to"] == ["espcn", "pytorch:fp32"] and not notes
     assert out["executorch"]["measured_with"] == "executorch:int8-ptq"
+    assert default_threads("tflite")[0] == 2 and "measured" in default_threads("tflite")[1]
     forced, _ = threads.run(Settings(**{**s.__dict__, "threads": 3}), ms, log=lambda msg: None)
     assert {t["chosen"] for t in forced.values()} == {3}
 
@@ -189,3 +193,37 @@ def test_thumbnail_makes_no_float_copy_of_the_image(rng):
         small = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
         ref = adaptive_pool_axis(adaptive_pool_axis(small.astype(np.float64) / 255.0, 64, axis=0), 64, axis=1)
         np.testing.assert_array_equal(make_thumbnail(small, t)[0], ref.transpose(2, 0, 1).astype(np.float32))
+
+
+def test_peak_wrapper_reports_the_commands_own_peak_and_exit(tmp_path):
+    """The end-to-end benchmark's memory figure: VmHWM of the process that ran the command."""
+    import subprocess
+    import sys
+    report = tmp_path / "peak.json"
+    code = subprocess.run([sys.executable, "-m", "mossnet.tools.benchmark.peak", str(report), "mossnet.upscale",
+                           "--help"], capture_output=True, text=True).returncode
+    small = json.loads(report.read_text())
+    assert code == 0 and small["exit"] == 0 and 5_000 < small["peak_kib"] < 1_000_000
+    code = subprocess.run([sys.executable, "-m", "mossnet.tools.benchmark.peak", str(report), "mossnet.upscale",
+                           "missing.png", str(tmp_path / "o.png")], capture_output=True, text=True).returncode
+    assert code == 2 and json.loads(report.read_text())["exit"] == 2
+
+
+def test_end_to_end_quick_run_times_the_float_command(capsys):
+    """``python -m mossnet.tools.e2e --quick``: the float command line as a whole process, its
+    import time, and a verdict table; no timing assertions."""
+    from mossnet.tools import e2e
+    assert e2e.main(["--quick", "--commands", "float"]) == 0
+    out = capsys.readouterr().out
+    assert "| `mossnet.upscale` float |" in out and "| target | required | measured | met |" in out
+
+
+def test_end_to_end_verdict_names_each_missed_target():
+    from mossnet.tools import e2e
+    r = {"headline": {"float": {"median_s": 3.0}, "executorch:int8-ptq": {"median_s": 1.2},
+                      "tflite:int8": {"median_s": 2.5}},
+         "tiles": {"median_s": 0.25},
+         "memory": {"tflite:int8": {"1080p": {"peak_mb": 80}, "4K": {"peak_mb": 82}, "8K": {"peak_mb": 95},
+                                    "growth": 95 / 80}}}
+    rows = e2e.verdict(r)  # ExecuTorch wall, LiteRT wall, the ratio to float, tiles, LiteRT memory growth
+    assert [v["met"] for v in rows] == [True, False, False, True, False]

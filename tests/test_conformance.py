@@ -31,7 +31,7 @@ def _image(case: dict, key: str, h: int, w: int) -> np.ndarray:
 def test_committed_vectors_equal_a_fresh_regeneration(fresh):
     text = conformance.dumps(fresh)
     assert text == VECTORS.read_text(), "vectors are stale: run `.venv/bin/python -m mossnet.tools.conformance`"
-    assert len(text.encode()) < 600_000  # small enough to commit and to load in every test run
+    assert len(text.encode()) < 800_000  # small enough to commit and to load in every test run
 
 
 def test_cli_writes_the_same_file(tmp_path):

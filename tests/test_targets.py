@@ -9,6 +9,7 @@ from mossnet.core.pipeline import model_tiling, torch_programs
 from targets import registry
 from targets.manifest import ManifestError, load_manifest, manifest_path
 from targets.parity import measure_parity, parity_images, recheck_images
+from targets.selftest import check_selftest, selftest_path
 
 from conftest import EVAL_DIR, ROOT, export
 
@@ -42,6 +43,9 @@ def test_artifact_parity_in_the_real_runtime(runtime, precision, quantized, tmp_
     # recomputed here, on images the export did not pick
     assert measure_parity(programs, reference, model_tiling(load_model(DEFAULT_CHECKPOINT)[0]),
                           recheck_images()) >= bound
+    # the on-device self-test written beside it passes when run through this runtime here
+    report = check_selftest(selftest_path(artifact).read_bytes(), manifest, programs)
+    assert [ok for *_, ok in report] == [True] * 4, report
     if "int8" in precision:
         check_flatness_record(manifest, programs)
     if precision == "int8":

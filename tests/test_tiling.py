@@ -81,6 +81,45 @@ def test_halo_below_receptive_field_shows_seams(xs_model, rng):
     assert np.abs(diff).max() > 1e-3
 
 
+def three_level_model():
+    import torch
+
+    from mossnet.core.arch import MossNetConfig, build_model
+    torch.manual_seed(1)
+    cfg = MossNetConfig(variant="xs", channels=(8, 12, 16), enc_blocks=(1, 0), mid_blocks=1, dec_blocks=(1, 2))
+    model = build_model(cfg).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    return model
+
+
+@pytest.mark.parametrize("make", [lambda: random_model("xs"), lambda: random_model("s"), three_level_model],
+                         ids=["xs", "s", "three-levels"])
+def test_patch_program_crops_early_with_the_same_values(make):
+    """The exported patch program computes each decoder stage only where the core needs it
+    (``margin``): its output must equal the centre of the full computation, and it must
+    really crop (fewer multiply-adds than the full patch)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from mossnet.core.pipeline import PatchProgram
+    model = make()
+    t = model_tiling(model, patch=32)
+    x = torch.rand(1, 3, t.input_size, t.input_size)
+    with torch.no_grad():
+        modulation = model.context(torch.rand(1, 3, t.thumb, t.thumb)) * 1.5
+    c = t.halo * t.scale
+    with torch.no_grad(), FlopCounterMode(display=False) as full_count:
+        full = model.upscaler(x, modulation)[:, :, c:-c, c:-c]
+    with torch.no_grad(), FlopCounterMode(display=False) as core_count:
+        core = PatchProgram(model, t)(x, modulation)
+    assert core.shape == full.shape
+    assert (core - full).abs().max().item() <= 1e-5  # float summation order only
+    assert any(model.upscaler.decoder_crops(t.halo))
+    assert core_count.get_total_flops() < 0.9 * full_count.get_total_flops()
+
+
 def test_thumbnail_is_the_adaptive_average_pool(rng):
     import torch
     import torch.nn.functional as F

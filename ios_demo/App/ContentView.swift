@@ -22,10 +22,30 @@ struct ContentView: View {
                     controls
                 }
                 actions
+                selfTest
             }
             .padding()
             .navigationTitle("MossNet x4")
             .toolbar { modelMenu }
+            .task {
+                // `-verify` launch argument (Xcode scheme, `simctl launch ... -verify`): run once.
+                if ProcessInfo.processInfo.arguments.contains("-verify") { model.verify() }
+            }
+        }
+    }
+
+    @ViewBuilder private var selfTest: some View {
+        HStack {
+            Button("Verify model") { model.verify() }
+                .disabled(model.selfTestRunning || model.artifact == nil)
+            Spacer()
+        }
+        if !model.selfTestLines.isEmpty {
+            Text(model.selfTestLines.joined(separator: "\n"))
+                .font(.caption2.monospaced())
+                .foregroundStyle(model.selfTestPassed == false ? .red : .primary)
+                .frame(maxWidth: .infinity, alignment: .leading)
+                .accessibilityIdentifier("selftest")
         }
     }
 

@@ -63,6 +63,58 @@ final class UpscaleViewModel: ObservableObject {
         return String(format: "%.0f ms · %d tiles · %.1f ms/tile", ms, state.tilesTotal, ms / Double(tiles))
     }
 
+    /// "Verify model" (and the `-verify` launch argument): the bundled self-test through Core ML
+    /// (`targets/selftest.py` writes it beside the artifact, its SHA-256 in the manifest). One
+    /// line per case with its dB, the verdict first; each line is also printed for automation
+    /// (`xcrun simctl launch --console booted org.mossnet.demo -verify`).
+    @Published private(set) var selfTestLines: [String] = []
+    @Published private(set) var selfTestPassed: Bool?
+    @Published private(set) var selfTestRunning = false
+
+    func verify() {
+        guard !selfTestRunning else { return }
+        guard let artifact else {
+            selfTestLines = ["Self-test could not run: no model in the app"]
+            selfTestPassed = false
+            return
+        }
+        selfTestRunning = true
+        selfTestPassed = nil
+        selfTestLines = ["Verifying the model…"]
+        Task {
+            let lines: [String]
+            let passed: Bool
+            do {
+                let report = try await Self.runSelfTest(artifact: artifact) { [weak self] c in
+                    print("MossNetSelfTest: \(c.line)")
+                    Task { @MainActor in
+                        if let self, self.selfTestRunning { self.selfTestLines.append(c.line) }
+                    }
+                }
+                (lines, passed) = (report.summary.components(separatedBy: "\n"), report.passed)
+            } catch {
+                (lines, passed) = (["Self-test could not run: \(error.localizedDescription)"], false)
+            }
+            print("MossNetSelfTest: \(lines[0])\(passed ? "" : " FAIL")")
+            selfTestLines = lines
+            selfTestPassed = passed
+            selfTestRunning = false
+        }
+    }
+
+    /// Off the main actor: its own runner (Core ML, all compute units), the file beside the artifact.
+    nonisolated private static func runSelfTest(artifact: URL,
+                                                onCase: @escaping @Sendable (SelfTestCase) -> Void) async throws -> SelfTestReport {
+        let manifest = try Manifest.load(artifact: artifact, runtime: "coreml")
+        guard let name = SelfTestFile.fileName(in: manifest) else {
+            throw SelfTestError("this model was exported without a self-test file; export it again (README)")
+        }
+        let data = try Data(contentsOf: artifact.deletingLastPathComponent().appendingPathComponent(name))
+        let file = try SelfTestFile(manifest: manifest, data: data)
+        let runner = try await CoreMLPatchRunner.load(artifact: artifact, cacheDirectory: BundledModels.cacheDirectory())
+        return try await SelfTest.run(file, manifest: manifest, runner: runner, onCase: onCase)
+    }
+
     func upscale() { session?.upscale() }
     func cancel() { session?.cancel() }
     func save() { session?.save() }

@@ -12,130 +12,19 @@ mean), so ExecuTorch/XNNPACK, Core ML and LiteRT all run the whole graph in int8
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-@dataclass(frozen=True)
-class MossNetConfig:
-    """Shape of one family member. ``channels[i]``/``blocks[i]`` describe U-Net level i
-    (level 0 is full LR resolution, each next level halves it)."""
-
-    variant: str
-    scale: int = 4
-    channels: tuple[int, ...] = (24, 40)
-    enc_blocks: tuple[int, ...] = (0,)  # modulated convs before each downsampling
-    mid_blocks: int = 2  # modulated convs at the lowest level
-    dec_blocks: tuple[int, ...] = (1,)  # modulated convs after each upsampling + skip
-    context: bool = True  # False: no context encoder (the ablation)
-    thumb_size: int = 64  # side of the square LR thumbnail the context encoder sees
-    ctx_channels: tuple[int, ...] = (8, 16, 32)
-    embed_dim: int = 32
-
-    def __post_init__(self):
-        check_config(self)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "MossNetConfig":
-        """A config from a checkpoint or quant.json; ValueError names the first bad field."""
-        if not isinstance(d, dict):
-            raise ValueError(f"config must be a mapping, not {type(d).__name__}")
-        unknown = set(d) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"config has unknown fields {', '.join(sorted(map(str, unknown)))}")
-        d = dict(d)
-        for key in ("channels", "enc_blocks", "dec_blocks", "ctx_channels"):
-            if key in d:
-                if not isinstance(d[key], (list, tuple)):
-                    raise ValueError(f"config {key} must be a list of integers, not {d[key]!r}"[:200])
-                d[key] = tuple(d[key])
-        try:
-            return cls(**d)
-        except TypeError as exc:  # a missing field
-            raise ValueError(f"config: {exc}") from None
-
-    @property
-    def levels(self) -> int:
-        return len(self.channels)
-
-    @property
-    def align(self) -> int:
-        """Patch positions and sizes must be multiples of this for shift equivariance."""
-        return 2 ** (self.levels - 1)
-
-    def modulated_widths(self) -> list[int]:
-        """Channel count of every FiLM-modulated block, in forward order."""
-        widths = []
-        for lvl in range(self.levels - 1):
-            widths += [self.channels[lvl]] * self.enc_blocks[lvl]
-        widths += [self.channels[-1]] * self.mid_blocks
-        for lvl in reversed(range(self.levels - 1)):
-            widths += [self.channels[lvl]] * self.dec_blocks[lvl]
-        return widths
-
-    @property
-    def modulation_dim(self) -> int:
-        return 2 * sum(self.modulated_widths())
-
-
-MAX_WIDTH, MAX_BLOCKS, MAX_LEVELS = 1024, 64, 6  # far beyond any mobile model: a corrupt config
-
-
-def _ints(name: str, values, low: int, high: int) -> None:
-    seq = values if isinstance(values, tuple) else (values,)
-    for v in seq:
-        if not isinstance(v, int) or isinstance(v, bool) or not low <= v <= high:
-            raise ValueError(f"config {name} must hold integers from {low} to {high}, got {values!r}"[:200])
-
-
-def check_config(cfg: "MossNetConfig") -> None:
-    """Types, ranges and agreement between the fields (a U-Net of ``len(channels)`` levels has
-    one encoder and one decoder block count per level but the last): what building the model
-    and the tiling assume. A checkpoint's config is checked here before any module is built."""
-    if not isinstance(cfg.variant, str) or not cfg.variant or len(cfg.variant) > 64:
-        raise ValueError(f"config variant must be a short name, got {cfg.variant!r}"[:200])
-    if cfg.scale not in (2, 4) or isinstance(cfg.scale, bool):
-        raise ValueError(f"config scale must be 2 or 4, got {cfg.scale!r}"[:200])
-    if not isinstance(cfg.channels, tuple) or not 1 <= len(cfg.channels) <= MAX_LEVELS:
-        raise ValueError(f"config channels must list 1 to {MAX_LEVELS} widths, got {cfg.channels!r}"[:200])
-    _ints("channels", cfg.channels, 1, MAX_WIDTH)
-    for name in ("enc_blocks", "dec_blocks"):
-        value = getattr(cfg, name)
-        if not isinstance(value, tuple) or len(value) != len(cfg.channels) - 1:
-            raise ValueError(f"config {name} must have {len(cfg.channels) - 1} entries (one per level "
-                             f"but the last of channels {list(cfg.channels)}), got {value!r}"[:200])
-        _ints(name, value, 0, MAX_BLOCKS)
-    _ints("mid_blocks", cfg.mid_blocks, 0, MAX_BLOCKS)
-    if not isinstance(cfg.context, bool):
-        raise ValueError(f"config context must be true or false, got {cfg.context!r}"[:200])
-    if not isinstance(cfg.ctx_channels, tuple) or not 1 <= len(cfg.ctx_channels) <= MAX_LEVELS:
-        raise ValueError(f"config ctx_channels must list 1 to {MAX_LEVELS} widths, got {cfg.ctx_channels!r}"[:200])
-    _ints("ctx_channels", cfg.ctx_channels, 1, MAX_WIDTH)
-    _ints("embed_dim", cfg.embed_dim, 1, MAX_WIDTH)
-    _ints("thumb_size", cfg.thumb_size, 2 ** len(cfg.ctx_channels), 1024)
-
-
-VARIANTS: dict[str, dict] = {
-    # MossNet-XS: the mobile model (<= 70K parameters, <= 3.5 GFLOPs at 256x256 LR).
-    "xs": dict(channels=(24, 36), enc_blocks=(0,), mid_blocks=2, dec_blocks=(1,)),
-    # MossNet-S: the teacher XS is distilled from (< 1M parameters).
-    "s": dict(channels=(48, 96), enc_blocks=(1,), mid_blocks=4, dec_blocks=(2,),
-              ctx_channels=(16, 32, 64), embed_dim=64),
-}
-
-
-def make_config(variant: str, scale: int = 4, context: bool = True) -> MossNetConfig:
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown MossNet variant {variant!r}; choose from {sorted(VARIANTS)}")
-    if scale not in (2, 4):
-        raise ValueError(f"unsupported scale x{scale}; MossNet supports x2 and x4")
-    return MossNetConfig(variant=variant, scale=scale, context=context, **VARIANTS[variant])
+from mossnet.core.config import (  # noqa: F401  (re-exported: the model and its config)
+    MAX_BLOCKS,
+    MAX_LEVELS,
+    MAX_WIDTH,
+    VARIANTS,
+    MossNetConfig,
+    check_config,
+    make_config,
+)
 
 
 def conv3x3(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
@@ -185,6 +74,11 @@ class ModulatedConv(nn.Module):
         return F.relu(self.conv(x) * scale + shift)
 
 
+def _crop(t: torch.Tensor, k: int) -> torch.Tensor:
+    """``t`` without ``k`` pixels on every side (itself for k <= 0)."""
+    return t if k <= 0 else t[:, :, k:t.shape[2] - k, k:t.shape[3] - k]
+
+
 class PatchUpscaler(nn.Module):
     """U-Net on one LR patch: (1, 3, h, w) in [0, 1] + modulation -> (1, 3, s*h, s*w).
 
@@ -218,9 +112,17 @@ class PatchUpscaler(nn.Module):
             offset += 2 * c
         return pairs
 
-    def forward(self, x: torch.Tensor, modulation: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, modulation: torch.Tensor, margin: int = 0) -> torch.Tensor:
+        """``margin`` > 0: return only the centre (``margin`` LR pixels fewer on every side),
+        computing each decoder stage only where that centre needs it. The values are those of
+        the full output's centre (3x3 convs with their own zero padding: the cropped borders
+        each stage gets wrong lie outside what the next needs). The tiled programs pass their
+        halo: the decoder and the tail (two thirds of MossNet-XS's multiply-adds, the tail
+        alone two fifths) then skip most of the halo's ring, a fifth of all the tile's
+        multiply-adds (``mossnet.core.pipeline.PatchProgram``)."""
         film = iter(self.split_modulation(modulation))
         s2 = self.cfg.scale ** 2
+        crops = self.decoder_crops(margin)
         h = F.relu(self.head(x))
         skips = []
         for lvl in range(self.cfg.levels - 1):
@@ -230,13 +132,35 @@ class PatchUpscaler(nn.Module):
             h = F.relu(self.down[lvl](h))
         for block in self.mid:
             h = block(h, *next(film))
+        off = 0  # LR pixels already cropped from every side of h, in h's own level
         for lvl in reversed(range(self.cfg.levels - 1)):
-            h = F.pixel_shuffle(self.up[lvl](h), 2) + skips[lvl]
+            b = crops[lvl] // 2  # the 1x1 up conv costs no margin; depth-to-space doubles it
+            h = _crop(h, b - off)
+            h = F.pixel_shuffle(self.up[lvl](h), 2) + _crop(skips[lvl], 2 * b)
+            h, off = _crop(h, crops[lvl] - 2 * b), crops[lvl]
             for block in self.dec[lvl]:
                 h = block(h, *next(film))
+        if margin:
+            h, off = _crop(h, margin - 1 - off), margin - 1  # the tail conv needs one pixel around
         n, _, hh, ww = x.shape
-        residual = x.unsqueeze(2).expand(n, 3, s2, hh, ww).reshape(n, 3 * s2, hh, ww)
-        return F.pixel_shuffle(self.tail(h) + residual, self.cfg.scale)
+        core = _crop(x, margin)
+        residual = core.unsqueeze(2).expand(n, 3, s2, hh - 2 * margin, ww - 2 * margin).reshape(
+            n, 3 * s2, hh - 2 * margin, ww - 2 * margin)
+        return F.pixel_shuffle(_crop(self.tail(h), margin - off) + residual, self.cfg.scale)
+
+    def decoder_crops(self, margin: int) -> list[int]:
+        """Per level, how many pixels of every side the decoder's input at that level can drop
+        (the sum of depth-to-space and skip) and still give the centre ``margin`` pixels in:
+        each 3x3 conv after it (the level's decoder blocks, the tail, the levels above) needs
+        one more pixel around. 0 everywhere without a margin."""
+        crops = [0] * (self.cfg.levels - 1)
+        if margin <= 0:
+            return crops
+        need = margin - 1  # the tail's input
+        for lvl in range(self.cfg.levels - 1):
+            crops[lvl] = max(0, need - len(self.dec[lvl]))
+            need = crops[lvl] // 2  # what the level below must deliver, in its pixels
+        return crops
 
 
 class MossNet(nn.Module):

@@ -14,10 +14,9 @@ import torch
 from mossnet.core.arch import MossNet, MossNetConfig, build_model
 from mossnet.core.errors import UserError, one_line
 from mossnet.core.image_io import atomic_write
-from mossnet.core.paths import WEIGHTS
+from mossnet.core.paths import DEFAULT_CHECKPOINT
 
 ARCH_PREFIX = "mossnet-"
-DEFAULT_CHECKPOINT = WEIGHTS / "mossnet_xs_x4.pt"
 
 
 class CheckpointError(UserError):

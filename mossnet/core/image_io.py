@@ -89,7 +89,9 @@ def from_pil(img: Image.Image, name: str = "image") -> LoadedImage:
         alpha = np.asarray(img.getchannel("A")).copy()
         if alpha.min() == 255:
             alpha = None
-    rgb = np.asarray(img.convert("RGB")).copy()
+    # Pillow keeps RGB at four bytes a pixel: converting an RGB image would copy it once more
+    # for nothing (8 MB of peak memory for a 1920x1080 input, measured by mossnet.tools.e2e).
+    rgb = np.asarray(img if img.mode == "RGB" else img.convert("RGB")).copy()
     if rgb.size == 0:
         raise ImageError(f"{name}: image has no pixels")
     return LoadedImage(rgb=rgb, alpha=alpha, grayscale=grayscale)

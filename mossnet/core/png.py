@@ -5,14 +5,16 @@ rows, so the writer keeps one strip (one tile row) and, when the next row starts
 feeds it to one zlib stream and writes what zlib hands back as IDAT chunks. An 8K output is
 never held whole: the writer holds one strip (plus one in flight when ``background``).
 
-Filter and zlib settings were chosen by measurement (``python -m mossnet.tools.png_bench``, on
-3840x2160 upscaled photos): the *Paeth* filter with zlib level 1 and the ``Z_RLE`` strategy
-gives a file of 0.97 to 1.02 times the size of Pillow's default (``compress_level=6``,
-adaptive filters) in a fifth of its time, smaller than Pillow, libpng (imagecodecs) and OpenCV
-at level 1 (1.14 to 1.27 times) at about the same speed. *Up* with ``Z_RLE`` is a further 40 %
-faster for files 18 to 28 % larger. Every filter of the PNG spec is implemented (vectorized:
-encoding needs only the raw neighbours, never reconstructed ones), so the choice stays
-measurable.
+Filter and deflate settings were chosen by measurement (``python -m mossnet.tools.png_bench``,
+on 3840x2160 upscaled photos; the table is in the README). Deflate is zlib-ng's (``zlib-ng``
+on PyPI: the same stream format, with ``Z_RLE`` the very bytes zlib writes, in a fraction of
+its time). The filter is a speed/size trade: the vectorized *Paeth* filter gives the smallest
+files (1.02 times Pillow's default ``compress_level=6``) but costs more numpy time than zlib-ng
+spends deflating; *Average* (the default) takes about 60 % of Paeth's time for files 14 %
+larger (1.16 times Pillow's default: the size of Pillow's ``compress_level=1`` in about a third
+of its time); *Up* is faster still and 28 % larger. Every filter of the PNG spec is
+implemented (encoding needs only the raw neighbours, never reconstructed ones), so the
+choice stays measurable.
 
 Modes: ``RGB``, ``L`` (made from the RGB strips exactly as Pillow's ``convert("L")`` makes
 it, by Pillow itself), ``RGBA`` and ``LA`` (the alpha plane is given whole or as anything that
@@ -27,11 +29,13 @@ from typing import BinaryIO
 
 import numpy as np
 from PIL import Image
+from zlib_ng import zlib_ng
 
+DEFLATE = {"zlib-ng": zlib_ng, "zlib": zlib}  # same stream format; the stdlib's is kept for comparison
 FILTERS = {"none": 0, "sub": 1, "up": 2, "average": 3, "paeth": 4}
-DEFAULT_FILTER = "paeth"
+DEFAULT_FILTER = "average"
 DEFAULT_LEVEL = 1
-DEFAULT_STRATEGY = zlib.Z_RLE
+DEFAULT_STRATEGY = zlib.Z_RLE  # the same value in zlib-ng
 COLOR_TYPES = {"L": (0, 1), "RGB": (2, 3), "LA": (4, 2), "RGBA": (6, 4)}  # mode -> (PNG colour type, channels)
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 FILTER_BYTES = 1 << 20  # raw bytes filtered at a time
@@ -85,11 +89,13 @@ class PNGStripWriter:
 
     def __init__(self, file: BinaryIO, height: int, width: int, mode: str = "RGB", alpha=None,
                  level: int = DEFAULT_LEVEL, filter: str = DEFAULT_FILTER, strategy: int = DEFAULT_STRATEGY,
-                 background: bool = False):
+                 background: bool = False, deflate: str = "zlib-ng"):
         if mode not in COLOR_TYPES:
             raise ValueError(f"PNG mode must be one of {', '.join(COLOR_TYPES)}, not {mode!r}")
         if (alpha is not None) != mode.endswith("A"):
             raise ValueError(f"mode {mode} {'needs' if alpha is None else 'takes no'} alpha plane")
+        if deflate not in DEFLATE:
+            raise ValueError(f"deflate must be one of {', '.join(DEFLATE)}, not {deflate!r}")
         if filter not in FILTERS:
             raise ValueError(f"PNG filter must be one of {', '.join(FILTERS)}, not {filter!r}")
         if height < 1 or width < 1 or height >= 2 ** 31 or width >= 2 ** 31:
@@ -97,7 +103,7 @@ class PNGStripWriter:
         self.height, self.width, self.mode, self.alpha, self.filter = height, width, mode, alpha, filter
         self.color_type, self.channels = COLOR_TYPES[mode]
         self._file = file
-        self._z = zlib.compressobj(level, zlib.DEFLATED, 15, 9, strategy)
+        self._z = DEFLATE[deflate].compressobj(level, zlib.DEFLATED, 15, 9, strategy)
         self._prev: np.ndarray | None = None
         self._rows: tuple[int, int] | None = None
         self._strip: np.ndarray | None = None

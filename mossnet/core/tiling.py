@@ -195,6 +195,21 @@ def to_uint8(output_chw: np.ndarray) -> np.ndarray:
 # (this module stays free of torch, so a runtime that does not need it never loads it).
 PROGRAMS = {"context": (("thumbnail",), "modulation"),
             "upscale_patch": (("patch", "modulation"), "hr_patch")}
+# The graph of the torch modules behind them: artifacts and int8 pipelines record it, and the
+# artifact store rebuilds those made from another (1: the halo computed, then cropped; 2: each
+# decoder stage cropped to what the core needs, ``mossnet.core.arch.PatchUpscaler``).
+PROGRAMS_VERSION = 2
+
+
+def tensor_shapes(t: TilingConfig, modulation_dim: int) -> dict[str, list[int]]:
+    """{tensor name: NCHW shape} of the two programs, the names taken from ``PROGRAMS`` by
+    position, so that a manifest cannot pair a name with another tensor's shape."""
+    (thumbnail,), modulation = PROGRAMS["context"]
+    (patch, modulation_in), hr_patch = PROGRAMS["upscale_patch"]
+    if modulation_in != modulation:
+        raise ValueError(f"PROGRAMS: upscale_patch's second input is {modulation_in!r}, not the context's output")
+    return {thumbnail: [1, 3, t.thumb, t.thumb], modulation: [1, modulation_dim, 1, 1],
+            patch: [1, 3, t.input_size, t.input_size], hr_patch: [1, 3, t.output_size, t.output_size]}
 
 ContextFn = Callable[[np.ndarray], np.ndarray]
 PatchFn = Callable[[np.ndarray, np.ndarray], np.ndarray]

@@ -19,8 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from mossnet.core.checkpoint import DEFAULT_CHECKPOINT
-from mossnet.core.paths import SHARED_BENCHMARKS
+from mossnet.core.paths import DEFAULT_CHECKPOINT, SHARED_BENCHMARKS
 from mossnet.tools.benchmark import inputs, methods
 from mossnet.tools.benchmark.stages import Settings
 

@@ -195,6 +195,86 @@ def int8_cases() -> list[dict]:
     return cases
 
 
+# The shipped tiling (every exported artifact's manifest says this; tests/conformance/README.md):
+# full upscales at 64 / 8 are too large to store, so only their SHA-256 is kept.
+SHIPPED = TilingConfig(scale=4, patch=64, halo=8, align=2, thumb=64)
+SHIPPED_UPSCALES = [("70x50_x4_shipped", 50, 70, [3, 5, 7]), ("130x90_x4_shipped", 90, 130, [2, 9, 4, 1])]
+REAL_MANIFEST = Path("tests/conformance/real/mossnet_xs_x4_int8-ptq.pte.manifest.json")
+
+
+def shipped_upscales() -> list[dict]:
+    cases = []
+    for i, (name, h, w, modulation) in enumerate(SHIPPED_UPSCALES):
+        image = sample_image(h, w, 300 + i)
+        out = tiling.upscale_tiled(image, fake_context_model(modulation, SHIPPED), fake_patch_model(SHIPPED), SHIPPED)
+        cases.append({"name": name, "tiling": SHIPPED.to_dict(), "height": h, "width": w, "image_b64": _b64(image),
+                      "modulation": modulation, "tiles": len(tiling.plan_tiles(h, w, SHIPPED)),
+                      "output_sha256": hashlib.sha256(out.tobytes()).hexdigest()})
+    return cases
+
+
+def _stored_rgba(h: int, w: int, seed: int, opaque: bool) -> np.ndarray:
+    from targets.selftest import alpha_pattern
+    alpha = np.full((h, w), 255, np.uint8) if opaque else alpha_pattern(h, w)
+    return np.dstack([sample_image(h, w, seed), alpha])
+
+
+def orientations() -> list[dict]:
+    """EXIF orientations 1-8 as the Python reader applies them (Pillow's exif_transpose via
+    ``load_image``): stored RGBA pixels in, upright RGBA out."""
+    from PIL import Image
+    from mossnet.core.image_io import load_image
+    stored = _stored_rgba(3, 5, 400, opaque=False)
+    cases = []
+    for o in range(1, 9):
+        exif = Image.Exif()
+        exif[0x0112] = o
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "photo.png"
+            Image.fromarray(stored, "RGBA").save(path, exif=exif.tobytes())
+            loaded = load_image(path)
+        upright = np.dstack([loaded.rgb, loaded.alpha])
+        cases.append({"name": f"orientation_{o}", "orientation": o, "height": 3, "width": 5,
+                      "rgba_b64": _b64(stored), "out_height": int(upright.shape[0]),
+                      "out_width": int(upright.shape[1]), "expected_rgba_b64": _b64(upright)})
+    return cases
+
+
+def alpha_resizes() -> list[dict]:
+    """``mossnet.core.image_io.resize_alpha`` (Pillow's bicubic, a = -0.5) on small alphas."""
+    from mossnet.core.image_io import resize_alpha
+    cases = []
+    for i, (h, w, s) in enumerate([(1, 1, 4), (1, 5, 4), (3, 5, 4), (7, 4, 2), (9, 13, 4), (6, 6, 3), (16, 11, 4)]):
+        alpha = sample_image(h, w, 500 + i)[..., 0]
+        alpha[0, 0], alpha[-1, -1] = 0, 255  # the extremes, where clamping shows
+        out = resize_alpha(alpha, s)
+        cases.append({"name": f"{h}x{w}_x{s}", "height": h, "width": w, "scale": s, "alpha_b64": _b64(alpha),
+                      "expected_b64": _b64(out)})
+    return cases
+
+
+def photos() -> list[dict]:
+    """Whole photos at the shipped tiling as the Python CLI reads them: stored RGBA with an EXIF
+    orientation -> upright, RGB through the tiled (fake) model, alpha through ``resize_alpha``;
+    an alpha that is opaque everywhere is dropped (output alpha 255)."""
+    from targets.selftest import python_photo
+    cases = []
+    for i, (name, h, w, o, opaque, modulation) in enumerate([
+            ("90x70_exif6_alpha", 90, 70, 6, False, [4, 2, 8]),
+            ("44x60_exif3_opaque", 44, 60, 3, True, [1, 6]),
+            ("35x47_exif8_alpha", 35, 47, 8, False, [7])]):
+        stored = _stored_rgba(h, w, 600 + i, opaque)
+        out = python_photo(stored, o, fake_context_model(modulation, SHIPPED), fake_patch_model(SHIPPED), SHIPPED)
+        up_h, up_w = (w, h) if o >= 5 else (h, w)
+        cases.append({"name": name, "tiling": SHIPPED.to_dict(), "height": h, "width": w, "orientation": o,
+                      "rgba_b64": _b64(stored), "modulation": modulation,
+                      "tiles": len(tiling.plan_tiles(up_h, up_w, SHIPPED)),
+                      "out_height": int(out.shape[0]), "out_width": int(out.shape[1]),
+                      "rgb_sha256": hashlib.sha256(np.ascontiguousarray(out[..., :3]).tobytes()).hexdigest(),
+                      "alpha_sha256": hashlib.sha256(np.ascontiguousarray(out[..., 3]).tobytes()).hexdigest()})
+    return cases
+
+
 def upscales() -> list[dict]:
     cases = []
     for i, (name, t, h, w, modulation) in enumerate(UPSCALE_CASES):
@@ -364,6 +444,56 @@ def manifests() -> dict:
             "valid": valid, "invalid": invalid}
 
 
+def real_manifests() -> list[dict]:
+    """A manifest as ``python -m targets.executorch export`` wrote it (copied into the repo by
+    ``--real-manifest``), checked by the Python loader's field, tiling and program checks (its
+    artifact is not in the repo: the cores are given the hash it records)."""
+    from targets.manifest import read_manifest
+    from targets.validate import check_fields, check_programs, tiling_of
+    text = REAL_MANIFEST.read_text()
+    m = read_manifest(REAL_MANIFEST)
+    check_fields(m, REAL_MANIFEST)
+    t = tiling_of(m, REAL_MANIFEST)
+    check_programs(m, t, REAL_MANIFEST)
+    assert t == SHIPPED, f"{REAL_MANIFEST}: tiling {t} is not the shipped {SHIPPED}"
+    return [{"name": REAL_MANIFEST.name, "expect": {"runtime": m["runtime"], "scale": m["model"]["scale"]},
+             "manifest_text": text, "artifact_sha256": m["artifact"]["sha256"],
+             "loaded": {"runtime": m["runtime"], "precision": m["precision"], "scale": m["model"]["scale"],
+                        "tiling": m["tiling"], "artifact_sha256": m["artifact"]["sha256"],
+                        "bound_db": m["parity"]["bound_db"], "toolkit": m["toolkit"],
+                        "selftest": m.get("selftest")}}]
+
+
+def selftest_fixture() -> dict:
+    """A self-test file (targets.selftest, the format the exporters write beside every artifact)
+    built with the fake models instead of a real reference, with a stand-in artifact and its
+    manifest: the cores run it with the fake runner (every case passes at the 200 dB cap) and
+    with a perturbed one (every case fails)."""
+    from mossnet.core.arch import make_config
+    from targets.manifest import build_manifest, manifest_path, write_manifest
+    from targets.selftest import build_selftest, dumps, write_selftest
+    t = TilingConfig(4, 16, 4, 2, make_config("xs").thumb_size)
+    modulation = [5, 3, 9]
+    images = [("sample 40x40 seed 700", sample_image(40, 40, 700)), ("sample 30x50 seed 701", sample_image(30, 50, 701))]
+    with tempfile.TemporaryDirectory() as tmp:
+        artifact = Path(tmp) / "mossnet_xs_x4_int8-ptq.pte"
+        artifact.write_bytes(b"conformance stand-in for the self-test's artifact\n")
+        doc = build_selftest((fake_context_model(modulation, t), fake_patch_model(t)), t,
+                             hashlib.sha256(artifact.read_bytes()).hexdigest(), "conformance fake model", images,
+                             tiles=2, photo_size=(14, 20))
+        entry = write_selftest(artifact, doc)
+        manifest = build_manifest(runtime="executorch", precision="int8-ptq", artifact=artifact, arch="mossnet-xs",
+                                  checkpoint_sha256=STAND_IN_CHECKPOINT, tiling=t,
+                                  modulation_dim=len(modulation), toolkit={"executorch": "1.5.1"},
+                                  parity={"reference": "conformance fake model", "output_psnr_db": 200.0,
+                                          "bound_db": 45.0}, selftest=entry)
+        write_manifest(artifact, manifest)
+        return {"artifact": {"kind": "file", "b64": _b64(artifact.read_bytes())}, "file_name": artifact.name,
+                "manifest_text": manifest_path(artifact).read_text(), "modulation": modulation,
+                "selftest_text": dumps(doc).decode(), "selftest_sha256": entry["sha256"],
+                "cases": 2 + len(doc["tiles"]), "cap_db": 200.0, "bound_db": 45.0}
+
+
 def build_vectors() -> dict:
     m = manifests()
     return {"format": FORMAT, "format_version": FORMAT_VERSION,
@@ -372,7 +502,10 @@ def build_vectors() -> dict:
             "schema": m["schema"],
             "plans": plans(), "invalid_tilings": invalid_tilings(), "patches": patches(),
             "thumbnails": thumbnails(), "normalization": normalization(), "int8": int8_cases(),
-            "upscales": upscales(), "manifests": {"valid": m["valid"], "invalid": m["invalid"]}}
+            "upscales": upscales(), "manifests": {"valid": m["valid"], "invalid": m["invalid"]},
+            "shipped_upscales": shipped_upscales(), "orientations": orientations(),
+            "alpha_resizes": alpha_resizes(), "photos": photos(), "real_manifests": real_manifests(),
+            "selftest": selftest_fixture()}
 
 
 def dumps(vectors: dict) -> str:
@@ -394,7 +527,16 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m mossnet.tools.conformance", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default=str(DEFAULT_OUT), help=f"output JSON (default {DEFAULT_OUT})")
+    p.add_argument("--real-manifest", metavar="ARTIFACT",
+                   help=f"first copy ARTIFACT's manifest (checked against it) to {REAL_MANIFEST}")
     args = p.parse_args(argv)
+    if args.real_manifest:
+        from targets.manifest import load_manifest, manifest_path
+        from targets.registry import runtime_of
+        rt = runtime_of(args.real_manifest)
+        load_manifest(args.real_manifest, rt.name, [q.name for q in rt.precisions])
+        REAL_MANIFEST.parent.mkdir(parents=True, exist_ok=True)
+        REAL_MANIFEST.write_text(manifest_path(args.real_manifest).read_text())
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     text = dumps(build_vectors())

@@ -2,7 +2,8 @@
 
 Upscales a 960x540 resize of a photo (scikit-learn's ``china.jpg`` by default) to 3840x2160
 with the shipped weights, then encodes that output with Pillow's compression levels, with
-``mossnet.core.png`` (every PNG filter, several zlib levels and strategies) and, when they are
+``mossnet.core.png`` (every PNG filter, the stdlib's zlib and zlib-ng, several levels and
+strategies) and, when they are
 installed, with imagecodecs and OpenCV. Prints a Markdown table: wall time (best of
 ``--repeat``), bytes, and both as ratios to Pillow's default (``compress_level=6``) measured
 in the same process. Every ``mossnet.core.png`` output is decoded with Pillow and compared
@@ -21,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from mossnet.core.png import PNGStripWriter
+from mossnet.core.png import DEFAULT_FILTER, PNGStripWriter
 
 STRIP = 256  # rows per strip: one tile row of the default tiling (64 LR px x 4)
 
@@ -65,18 +66,22 @@ def candidates(rgb: np.ndarray, quick: bool):
     yield "Pillow compress_level=1", lambda: pillow(rgb, 1), False
     if not quick:
         yield "Pillow compress_level=3", lambda: pillow(rgb, 3), False
-    filters = ("none", "sub", "up", "average", "paeth")
-    for f in filters:
+    for f in ("sub", "paeth") if quick else ("none", "sub", "up", "average", "paeth"):
         yield f"mossnet.core.png {f}, zlib 1", \
-            lambda f=f: ours(rgb, filter=f, level=1, strategy=zlib.Z_DEFAULT_STRATEGY), True
-    for f in ("up", "paeth") if quick else ("sub", "up", "average", "paeth"):
-        yield f"mossnet.core.png {f}, zlib 1 Z_RLE{' (default)' if f == 'paeth' else ''}", \
+            lambda f=f: ours(rgb, filter=f, level=1, strategy=zlib.Z_DEFAULT_STRATEGY, deflate="zlib"), True
+    for f in ("sub", "paeth") if quick else ("sub", "up", "average", "paeth"):
+        yield f"mossnet.core.png {f}, zlib 1 Z_RLE", \
+            lambda f=f: ours(rgb, filter=f, level=1, strategy=zlib.Z_RLE, deflate="zlib"), True
+    for f in ("sub", "paeth") if quick else ("sub", "up", "average", "paeth"):
+        yield f"mossnet.core.png {f}, zlib-ng 1 Z_RLE{' (default)' if f == DEFAULT_FILTER else ''}", \
             lambda f=f: ours(rgb, filter=f, level=1, strategy=zlib.Z_RLE), True
-    for level in (2, 3, 6):
-        yield f"mossnet.core.png up, zlib {level}", \
-            lambda level=level: ours(rgb, filter="up", level=level, strategy=zlib.Z_DEFAULT_STRATEGY), True
-    yield "mossnet.core.png paeth, zlib 3", \
-        lambda: ours(rgb, filter="paeth", level=3, strategy=zlib.Z_DEFAULT_STRATEGY), True
+    if not quick:
+        for f in ("sub", "paeth"):
+            yield f"mossnet.core.png {f}, zlib-ng 1", \
+                lambda f=f: ours(rgb, filter=f, level=1, strategy=zlib.Z_DEFAULT_STRATEGY), True
+        for level in (2, 3):
+            yield f"mossnet.core.png sub, zlib-ng {level}", \
+                lambda level=level: ours(rgb, filter="sub", level=level, strategy=zlib.Z_DEFAULT_STRATEGY), True
     yield "mossnet.core.png default, background thread", lambda: ours(rgb, background=True), True
     if importlib.util.find_spec("imagecodecs"):
         import imagecodecs

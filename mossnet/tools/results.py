@@ -38,6 +38,7 @@ class Source:
     argv: tuple[str, ...]  # after "python -m"
     doc: str  # what the table shows
     timed: bool = True  # False: its run time means nothing (emulated CPUs)
+    markdown: bool = False  # True: its whole output is Markdown (tables and the lines between)
 
     @property
     def command(self) -> str:
@@ -60,6 +61,10 @@ SOURCES = [
     Source("qat", ("quantize.qat", XS, "--data", str(SHARED_TRAIN)), "int8 QAT report"),
     Source("targets", ("targets", "export-all"), "every artifact: size, parity, quality, latency"),
     Source("png", ("mossnet.tools.png_bench",), "which lossless writer: time and bytes against Pillow"),
+    Source("coreml_fp16", ("targets.coreml", "fp16-range"),
+           "Core ML artifacts in each of the interpreter's fp16 modes: the range and the bounds"),
+    Source("e2e", ("mossnet.tools.e2e", "--json", "docs/results/e2e.json"),
+           "every upscale command line end to end: wall, memory, imports, folder throughput", markdown=True),
     Source("arm_parity", ("targets", "arm-parity"), "ExecuTorch and LiteRT artifacts on emulated arm64 CPU models",
            timed=False),
 ]
@@ -113,7 +118,8 @@ def block(name: str) -> str:
     path = RESULTS / f"{name}.md"
     if not path.is_file():
         raise SystemExit(f"error: {path} missing; run `python -m mossnet.tools.results collect {name}`")
-    return f"{table(path.read_text())}\n\n{provenance(name)}"
+    text = path.read_text()
+    return f"{text.strip() if BY_NAME[name].markdown else table(text)}\n\n{provenance(name)}"
 
 
 def provenance(name: str) -> str:

@@ -42,11 +42,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mossnet.core.checkpoint import DEFAULT_CHECKPOINT
 from mossnet.core.errors import UserError
 from mossnet.core.hashing import sha256
 from mossnet.core.image_io import atomic_write
-from mossnet.core.paths import EXAMPLES, REPO
+from mossnet.core.paths import DEFAULT_CHECKPOINT, EXAMPLES, REPO
 from mossnet.core.tiling import (
     TilingConfig,
     extract_patch,

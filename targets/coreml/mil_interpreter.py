@@ -2,8 +2,19 @@
 
 The .mlpackage's MIL program is read back with coremltools' own protobuf loader (private:
 coremltools is pinned and this module is tested) and run op by op with numpy and torch.
-Each op computes in float32 and its result is cast to the op's declared output dtype, so an
-fp16 program is emulated with fp16 storage between ops. Only MossNet's op set is supported;
+
+An fp16 program has no single correct execution: Core ML may keep fp32 accumulators, round
+after every op, or divide in fp16 inside ``quantize``. So the interpreter runs in one of
+``MODES``, which bound that range rather than claim to be Core ML:
+
+- ``fp16_per_op`` (default): each op computes in float32 and its result is rounded to the
+  op's declared dtype, so fp16 storage is emulated between ops;
+- ``fp16_quantize_division``: the same, but ``quantize`` divides by its scale in fp16, as
+  coremltools' own value inference does (``optimize._utils.quantize_by_scale_and_zp``);
+- ``fp32``: every declared fp16 tensor is held in float32 (the fp16 weights and scales keep
+  their fp16 values): the program's arithmetic without any fp16 rounding.
+
+Only MossNet's op set is supported;
 any other op, an op with several outputs, a variable defined nowhere, or a result whose shape
 or dtype differs from what the program declares is an error that names it, never a silent
 guess."""
@@ -47,10 +58,12 @@ def _dequantize(q, zero_point, scale, axis):
     return (q - zp) * _axis_shape(scale, axis, q.ndim).astype(np.float32)
 
 
-def _quantize(x, zero_point, scale, axis, dtype):
+def _quantize(x, zero_point, scale, axis, dtype, divide_in=np.float32):
+    """round(x / scale) + zero_point, clipped; ``divide_in`` is the dtype of the division."""
     info = np.iinfo(dtype)
     zp = 0 if zero_point is None else _axis_shape(zero_point, axis, x.ndim).astype(np.float32)
-    q = np.round(x.astype(np.float32) / _axis_shape(scale, axis, x.ndim).astype(np.float32)) + zp
+    ratio = np.asarray(x).astype(divide_in) / _axis_shape(scale, axis, x.ndim).astype(divide_in)
+    q = np.round(ratio.astype(np.float32)) + zp
     return np.clip(q, info.min, info.max).astype(dtype)
 
 
@@ -121,37 +134,55 @@ OPS = {
 }
 
 
-class MILInterpreter:
-    """Run ``main`` of a loaded MIL program: ``MILInterpreter(load_program(p))({"patch": ...})``."""
+MODES = ("fp16_per_op", "fp16_quantize_division", "fp32")
+DEFAULT_MODE = MODES[0]
 
-    def __init__(self, program):
+
+class MILInterpreter:
+    """Run ``main`` of a loaded MIL program: ``MILInterpreter(load_program(p))({"patch": ...})``;
+    ``mode`` is one of ``MODES`` (see the module docstring)."""
+
+    def __init__(self, program, mode: str = DEFAULT_MODE):
+        if mode not in MODES:
+            raise ValueError(f"interpreter mode {mode!r}; choose from {', '.join(MODES)}")
         self.function = program.functions["main"]
+        self.mode = mode
+
+    def _dtype(self, var) -> np.dtype:
+        """Where the mode stores ``var``: its declared dtype, but fp16 as float32 in mode fp32."""
+        dtype = _np_dtype(var.dtype)
+        return np.dtype(np.float32) if self.mode == "fp32" and dtype == np.float16 else dtype
 
     def __call__(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         env = {}
         for name, var in self.function.inputs.items():
             if name not in inputs:
                 raise KeyError(f"missing input {name!r}")
-            env[name] = np.asarray(inputs[name]).astype(_np_dtype(var.dtype))
+            value = np.asarray(inputs[name]).astype(self._dtype(var))
+            if value.shape != tuple(var.shape):  # a swapped feed must not broadcast its way through
+                raise ValueError(f"input {name!r} has shape {value.shape}, the program declares {tuple(var.shape)}")
+            env[name] = value
         for op in self.function.operations:
             if len(op.outputs) != 1:
                 raise NotImplementedError(f"MIL op {op.op_type!r} with {len(op.outputs)} outputs")
             out = op.outputs[0]
             if op.op_type == "const":
-                env[out.name] = np.asarray(out.val)
+                value = np.asarray(out.val)
+                env[out.name] = value.astype(np.float32) if self.mode == "fp32" and value.dtype == np.float16 else value
                 continue
             args = {k: self._value(v, env) for k, v in op.inputs.items()}
             if op.op_type == "quantize":
+                divide_in = args["input"].dtype if self.mode == "fp16_quantize_division" else np.float32
                 value = _quantize(args["input"], args.get("zero_point"), args["scale"],
                                   None if args.get("axis") is None else int(args["axis"]),
-                                  np.dtype(str(args["output_dtype"])))
+                                  np.dtype(str(args["output_dtype"])), divide_in)
             elif op.op_type == "cast":
-                value = args["x"].astype(_np_dtype(out.dtype))
+                value = args["x"].astype(self._dtype(out))
             elif op.op_type in OPS:
-                value = np.asarray(OPS[op.op_type](**args)).astype(_np_dtype(out.dtype))
+                value = np.asarray(OPS[op.op_type](**args)).astype(self._dtype(out))
             else:
                 raise NotImplementedError(f"MIL op {op.op_type!r} is not supported by this interpreter")
-            env[out.name] = _checked(value, out, op.op_type)
+            env[out.name] = _checked(value, out, op.op_type, self._dtype(out))
         return {v.name: env[v.name] for v in self.function.outputs}
 
     @staticmethod
@@ -165,10 +196,12 @@ class MILInterpreter:
         return var.val  # an inline constant
 
 
-def _checked(value: np.ndarray, var, op_type: str) -> np.ndarray:
-    """The result, if its dtype and (concrete) shape are what the program declares for ``var``."""
-    if value.dtype != _np_dtype(var.dtype):
-        raise ValueError(f"MIL op {op_type!r} made {value.dtype} for {var.name!r}, declared {_np_dtype(var.dtype)}")
+def _checked(value: np.ndarray, var, op_type: str, dtype: np.dtype | None = None) -> np.ndarray:
+    """The result, if its dtype (``dtype``: where the mode stores it, default the declared one)
+    and (concrete) shape are what the program declares for ``var``."""
+    dtype = _np_dtype(var.dtype) if dtype is None else dtype
+    if value.dtype != dtype:
+        raise ValueError(f"MIL op {op_type!r} made {value.dtype} for {var.name!r}, declared {dtype}")
     declared = tuple(var.shape)
     if len(declared) != value.ndim or any(isinstance(d, int) and d != s for d, s in zip(declared, value.shape)):
         raise ValueError(f"MIL op {op_type!r} made shape {value.shape} for {var.name!r}, declared {declared}")

@@ -6,7 +6,13 @@ per-channel symmetric weights (the recipe's weight scheme) with fp16 compute; ``
 the PT2E int8 pipeline (weights folded to int8, activations quantize/dequantize) with fp16
 compute, so that the Neural Engine can run it. fp16 arithmetic between int8 codes flips some of
 them, so ``compute="fp32"`` exists to check that the conversion carries the int8 program
-exactly. Off macOS there is no Core ML runtime: the saved programs run in ``mil_interpreter``."""
+exactly. Off macOS there is no Core ML runtime: the saved programs run in ``mil_interpreter``,
+in each of its bounding modes (the fp16 range, ``fp16_range``), and ``checks`` reads what each
+precision claims from the saved program.
+
+Two more commands: ``python -m targets.coreml verify ARTIFACT [--json REPORT] [--fold]`` (macOS:
+Core ML's own predict on CPU, CPU and GPU, and all compute units against the references) and
+``python -m targets.coreml fp16-range [ARTIFACT ...]`` (the range of each artifact's manifest)."""
 from __future__ import annotations
 
 import sys
@@ -20,6 +26,18 @@ from ..runtime import ExportError, Precision, Programs, Runtime
 
 COMPUTE = ("fp16", "fp32")
 SPEC = "Data/com.apple.CoreML/model.mlmodel"
+# What each precision claims beyond its compute dtype, checked in the saved program (checks.py)
+CLAIMS = {"fp32": (), "fp16": (), "w8": ("weights_int8",), "w8a8": ("weights_int8", "activations_int8")}
+
+# Parity bounds (dB) of the fp16-compute builds, from the fp16 range (``mil_interpreter.MODES``):
+# the lowest figure of any mode on any parity image, minus the spread between the modes on that
+# image, minus ``fp16_range.MARGIN_DB``, rounded down to 0.5 dB (``fp16_range.derived_bound``).
+# Measured on the shipped XS (``python -m targets.coreml fp16-range``, in each manifest's
+# parity.modes): fp16 70.61 to 73.53 dB against float PyTorch -> 66.5; w8 45.21 to 45.22 ->
+# 44.0; w8a8 43.08 to 44.04 against the int8 program -> 41.0. Core ML accumulating in fp16 inside
+# a convolution (GPU, Neural Engine) is outside the modelled range: only a Mac can tell
+# (``python -m targets.coreml verify``).
+FP16_BOUND_DB, W8_BOUND_DB, W8A8_BOUND_DB = 66.5, 44.0, 41.0
 
 
 class CoreML(Runtime):
@@ -28,8 +46,8 @@ class CoreML(Runtime):
     packages = ("coremltools",)
     extra = "coreml"
     suffix = ".coreml"
-    precisions = (Precision("fp32"), Precision("fp16", None, 45.0), Precision("w8", None, 40.0),
-                  Precision("w8a8", "ptq", 42.0))
+    precisions = (Precision("fp32"), Precision("fp16", None, FP16_BOUND_DB), Precision("w8", None, W8_BOUND_DB),
+                  Precision("w8a8", "ptq", W8A8_BOUND_DB))
     default_precision = "fp16"
     timed = sys.platform == "darwin"
     native_loader = sys.platform == "darwin"  # Core ML itself loads it there; elsewhere pure Python
@@ -93,6 +111,21 @@ class CoreML(Runtime):
     def programs(self, path: Path) -> Programs:
         return predict_programs(path) if sys.platform == "darwin" else interpreter_programs(path)
 
+    def parity_modes(self, path: Path) -> dict[str, Programs]:
+        """The interpreter's bounding modes: the fp16 range this artifact's parity lies in."""
+        from .mil_interpreter import MODES
+        return {mode: interpreter_programs(path, mode) for mode in MODES}
+
+    def check_artifact(self, path: Path, precision: Precision, manifest: dict) -> None:
+        """The manifest against the packages' specs, the claimed compute dtype, and what the
+        precision claims (``CLAIMS``), one ``checks`` function per concern."""
+        from . import checks
+        functions = checks.main_functions(path)
+        checks.check_manifest_matches_spec(path, manifest)
+        checks.check_compute_dtype(path, manifest["toolkit"]["compute_precision"], functions)
+        for claim in CLAIMS[precision.name]:
+            getattr(checks, f"check_{claim}")(path, functions)
+
 
 def weight_config(ct):
     return ct.optimize.coreml.OptimizationConfig(global_config=ct.optimize.coreml.OpLinearQuantizerConfig(
@@ -103,17 +136,19 @@ def program_paths(artifact: str | Path) -> dict[str, Path]:
     return {name: Path(artifact) / f"{name}.mlpackage" for name in PROGRAMS}
 
 
-def interpreter_programs(artifact: str | Path) -> Programs:
-    """The saved programs executed by the MIL interpreter (any OS)."""
-    from .mil_interpreter import MILInterpreter, load_program
-    run = {name: MILInterpreter(load_program(path)) for name, path in program_paths(artifact).items()}
+def interpreter_programs(artifact: str | Path, mode: str | None = None) -> Programs:
+    """The saved programs executed by the MIL interpreter (any OS) in one of its ``MODES``."""
+    from .mil_interpreter import DEFAULT_MODE, MILInterpreter, load_program
+    run = {name: MILInterpreter(load_program(path), mode or DEFAULT_MODE) for name, path in program_paths(artifact).items()}
     return _callables(lambda name, feeds: run[name](feeds))
 
 
-def predict_programs(artifact: str | Path) -> Programs:
-    """The saved programs run by Core ML itself (macOS only)."""
+def predict_programs(artifact: str | Path, compute_units: str = "ALL") -> Programs:
+    """The saved programs run by Core ML itself (macOS only) with ``compute_units`` (a name of
+    ``coremltools.ComputeUnit``)."""
     import coremltools as ct
-    models = {name: ct.models.MLModel(str(path)) for name, path in program_paths(artifact).items()}
+    models = {name: ct.models.MLModel(str(path), compute_units=ct.ComputeUnit[compute_units])
+              for name, path in program_paths(artifact).items()}
     return _callables(lambda name, feeds: models[name].predict(feeds))
 
 

@@ -40,6 +40,21 @@ def check_pte(path: Path) -> None:
                               f"{max(program_size, segment_base + segment_size)} bytes, the file has {size})")
 
 
+# The ExecuTorch runtime the Android demo links (android_demo/gradle.properties must say the same;
+# tests/test_demo_apps.py checks): the exporter's version, published on Maven Central as 1.5.1
+# (android_demo/README.md, "ExecuTorch runtime version").
+ANDROID_RUNTIME = ("org.pytorch:executorch-android", "1.5.1")
+COMPAT_POLICY = ("pytorch/executorch runtime/COMPATIBILITY.md: a .pte written by X.Y loads on the X.Y runtime "
+                 "and the next minor (or major) release; no guarantee for an older runtime")
+
+
+def policy_covers(exporter: str, runtime: str) -> bool:
+    """ExecuTorch's Runtime Compatibility Policy (backward compatibility only): the runtime is
+    the exporter's minor release or the next one (X.Y+1, or X+1.0)."""
+    (em, en), (rm, rn) = (tuple(int(p) for p in v.split(".")[:2]) for v in (exporter, runtime))
+    return (rm == em and en <= rn <= en + 1) or (rm == em + 1 and rn == 0)
+
+
 class ExecuTorch(Runtime):
     name = "executorch"
     label = "ExecuTorch (XNNPACK)"
@@ -49,6 +64,7 @@ class ExecuTorch(Runtime):
     precisions = (Precision("fp32"), Precision("int8-ptq", "ptq", 45.0), Precision("int8-qat", "qat", 45.0))
     default_precision = "int8-ptq"
     native_loader = True
+    _pool_threads: int | None = None  # what this process's XNNPACK pool was sized to
 
     def toolkit(self, **options) -> dict:
         return {**super().toolkit(), "backend": "XNNPACK"}
@@ -63,6 +79,15 @@ class ExecuTorch(Runtime):
         from executorch.extension.pybindings import _C
         return _C
 
+    def runtime_compat(self, toolkit: dict) -> dict | None:
+        exporter = toolkit.get("executorch")
+        if not exporter:
+            return None
+        package, runtime = ANDROID_RUNTIME
+        return {"exporter": f"executorch {exporter} (PyPI)", "android_runtime": f"{package}:{runtime}",
+                "policy_guaranteed": policy_covers(exporter, runtime), "policy": COMPAT_POLICY,
+                "checked_by": "the app's Verify model self-test (android_demo/README.md)"}
+
     def set_threads(self, threads: int | None) -> str:
         """XNNPACK's pool: set it before the process runs its first program (resizing it after
         use crashed executorch 1.5.1, measured). torch's own pool goes to one thread: the
@@ -73,7 +98,10 @@ class ExecuTorch(Runtime):
             return "runtime default"
         import torch
         torch.set_num_threads(1)
-        self.bindings()._unsafe_reset_threadpool(threads)
+        if ExecuTorch._pool_threads != threads:  # the pool is process-wide: size it once per count
+            with native_stderr_filtered():
+                self.bindings()._unsafe_reset_threadpool(threads)
+            ExecuTorch._pool_threads = threads
         return f"{threads} (XNNPACK thread pool; torch intra-op 1)"
 
     def import_runtime(self) -> None:

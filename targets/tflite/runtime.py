@@ -48,6 +48,10 @@ class LiteRT(Runtime):
     def modules(self) -> tuple[str, ...]:
         return ("ai_edge_litert",)  # running needs only the interpreter; converting checks litert_torch
 
+    def import_runtime(self) -> None:
+        self.require()
+        import ai_edge_litert.interpreter  # noqa: F401
+
     def set_threads(self, threads: int | None) -> str:
         self.threads = threads
         return "runtime default" if not threads else f"{threads} (Interpreter num_threads)"
@@ -118,7 +122,10 @@ class LiteRT(Runtime):
 
     def programs(self, path: Path) -> Programs:
         it = self.interpreter(path)
-        runners = {name: it.get_signature_runner(name) for name in SIGNATURES}
+        with native_stderr_filtered():  # XNNPACK is applied (and announced) at a runner's first call
+            runners = {name: it.get_signature_runner(name) for name in SIGNATURES}
+            for name, runner in runners.items():
+                runner(**{k: np.zeros(d["shape"], d["dtype"]) for k, d in runner.get_input_details().items()})
 
         def call(name: str, *arrays: np.ndarray) -> np.ndarray:
             runner = runners[name]

@@ -134,11 +134,8 @@ def load(m: Method, ckpt: str | Path, root: str | Path = "artifacts", patch: int
 
 def import_runtime(m: Method) -> None:
     """What running the method needs, imported (the memory child's import baseline)."""
-    import importlib
     rt = m.threads_by
     if rt is None:
         from PIL import Image  # noqa: F401
         return
     rt.import_runtime()
-    for module in rt.modules():  # Runtime.import_runtime only checks most of them
-        importlib.import_module(module)

@@ -1,37 +1,45 @@
 import Foundation
 
 /// An 8-bit RGB image, row-major, channel last (HWC): byte `(y * width + x) * 3 + c`.
-/// The layout of the conformance vectors and of `numpy` images in the Python code.
+/// The layout of the conformance vectors and of `numpy` images in the Python code. `alpha`
+/// (one byte a pixel, straight) is nil for an opaque image; the model sees only the colour and
+/// `Upscaler` resizes the alpha on its own (the alpha policy, docs/conformance.md "photos").
 public struct RGBImage: Equatable, Sendable {
     public let width: Int
     public let height: Int
     public var bytes: [UInt8]
+    public var alpha: [UInt8]?
 
-    public init(width: Int, height: Int, bytes: [UInt8]) {
+    public init(width: Int, height: Int, bytes: [UInt8], alpha: [UInt8]? = nil) {
         precondition(width >= 0 && height >= 0 && bytes.count == width * height * 3, "RGB buffer size mismatch")
-        (self.width, self.height, self.bytes) = (width, height, bytes)
+        precondition(alpha == nil || alpha!.count == width * height, "alpha size mismatch")
+        (self.width, self.height, self.bytes, self.alpha) = (width, height, bytes, alpha)
     }
 
-    /// From RGBA8 (or RGBX8) as Core Graphics bitmap contexts produce; alpha is dropped,
-    /// so callers draw transparent images onto a background first.
+    /// From straight (not premultiplied) RGBA8; an alpha of 255 everywhere counts as none.
     public init(rgba: [UInt8], width: Int, height: Int) {
         precondition(rgba.count == width * height * 4, "RGBA buffer size mismatch")
         var rgb = [UInt8](repeating: 0, count: width * height * 3)
+        var alpha = [UInt8](repeating: 255, count: width * height)
+        var opaque = true
         for i in 0..<(width * height) {
             rgb[3 * i] = rgba[4 * i]
             rgb[3 * i + 1] = rgba[4 * i + 1]
             rgb[3 * i + 2] = rgba[4 * i + 2]
+            alpha[i] = rgba[4 * i + 3]
+            if alpha[i] != 255 { opaque = false }
         }
-        self.init(width: width, height: height, bytes: rgb)
+        self.init(width: width, height: height, bytes: rgb, alpha: opaque ? nil : alpha)
     }
 
-    /// RGBA8 with opaque alpha, ready for a `CGImage`.
+    /// Straight RGBA8 (alpha 255 where the image has none), ready for a `CGImage`.
     public func rgbaBytes() -> [UInt8] {
         var rgba = [UInt8](repeating: 255, count: width * height * 4)
         for i in 0..<(width * height) {
             rgba[4 * i] = bytes[3 * i]
             rgba[4 * i + 1] = bytes[3 * i + 1]
             rgba[4 * i + 2] = bytes[3 * i + 2]
+            if let alpha { rgba[4 * i + 3] = alpha[i] }
         }
         return rgba
     }

@@ -16,7 +16,8 @@ public struct LoadedModel: Sendable {
 public struct SessionServices<Photo: Sendable>: Sendable {
     /// Loads and verifies the model (manifest, hash, compilation).
     public var loadModel: @Sendable () async throws -> LoadedModel
-    /// Decodes a picked photo to at most `maxPixels` pixels, upright, sRGB, no alpha.
+    /// Decodes a picked photo to at most `maxPixels` pixels, upright, sRGB, straight alpha kept
+    /// (`RGBImage.alpha`, nil when opaque: the alpha policy of docs/conformance.md).
     public var decode: @Sendable (_ photo: Photo, _ maxPixels: Int) async throws -> RGBImage
     /// Saves the result; returns the line to show (e.g. "Saved to Photos.").
     public var save: @Sendable (RGBImage) async throws -> String

@@ -64,6 +64,10 @@ public struct Upscaler: Sendable {
             }
             progress(UpscaleProgress(completed: index + 1, total: tiles.count))
         }
-        return RGBImage(width: outW, height: image.height * s, bytes: out)
+        // The alpha policy: Pillow's bicubic on the alpha alone, apart from the model.
+        let alpha = image.alpha.map {
+            AlphaResize.bicubic($0, width: image.width, height: image.height, outWidth: outW, outHeight: image.height * s)
+        }
+        return RGBImage(width: outW, height: image.height * s, bytes: out, alpha: alpha)
     }
 }

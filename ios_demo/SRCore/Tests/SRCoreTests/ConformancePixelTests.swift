@@ -43,7 +43,12 @@ final class ConformancePixelTests: XCTestCase {
     func testRGBAConversion() {
         let image = RGBImage(width: 2, height: 1, bytes: [1, 2, 3, 4, 5, 6])
         XCTAssertEqual(image.rgbaBytes(), [1, 2, 3, 255, 4, 5, 6, 255])
-        XCTAssertEqual(RGBImage(rgba: [1, 2, 3, 0, 4, 5, 6, 9], width: 2, height: 1), image)
+        // straight alpha is kept beside the colour (the alpha policy); 255 everywhere is none
+        let translucent = RGBImage(rgba: [1, 2, 3, 0, 4, 5, 6, 9], width: 2, height: 1)
+        XCTAssertEqual(translucent.bytes, image.bytes)
+        XCTAssertEqual(translucent.alpha, [0, 9])
+        XCTAssertEqual(translucent.rgbaBytes(), [1, 2, 3, 0, 4, 5, 6, 9])
+        XCTAssertEqual(RGBImage(rgba: [1, 2, 3, 255, 4, 5, 6, 255], width: 2, height: 1), image)
     }
 
     func testInt8IO() throws {

@@ -58,6 +58,47 @@ struct Vectors: Decodable {
     let int8: [Int8Case]
     let upscales: [UpscaleCase]
     let manifests: ManifestSection
+    let shipped_upscales: [ShippedUpscaleCase]
+    let orientations: [OrientationCase]
+    let alpha_resizes: [AlphaResizeCase]
+    let photos: [PhotoCase]
+    let real_manifests: [RealManifestCase]
+    let selftest: SelfTestFixture
+}
+
+struct ShippedUpscaleCase: Decodable {
+    let name: String, tiling: TilingJSON, height: Int, width: Int, image_b64: String
+    let modulation: [Int], tiles: Int, output_sha256: String
+}
+
+struct OrientationCase: Decodable {
+    let name: String, orientation: Int, height: Int, width: Int, rgba_b64: String
+    let out_height: Int, out_width: Int, expected_rgba_b64: String
+}
+
+struct AlphaResizeCase: Decodable {
+    let name: String, height: Int, width: Int, scale: Int, alpha_b64: String, expected_b64: String
+}
+
+struct PhotoCase: Decodable {
+    let name: String, tiling: TilingJSON, height: Int, width: Int, orientation: Int, rgba_b64: String
+    let modulation: [Int], tiles: Int, out_height: Int, out_width: Int, rgb_sha256: String, alpha_sha256: String
+}
+
+struct RealManifestCase: Decodable {
+    struct Expect: Decodable { let runtime: String; let scale: Int }
+    struct SelfTestRef: Decodable { let file: String; let sha256: String }
+    struct Loaded: Decodable {
+        let runtime: String, precision: String, scale: Int, tiling: TilingJSON, artifact_sha256: String
+        let bound_db: Double, toolkit: [String: String], selftest: SelfTestRef?
+    }
+    let name: String, expect: Expect, manifest_text: String, artifact_sha256: String, loaded: Loaded
+}
+
+struct SelfTestFixture: Decodable {
+    struct Artifact: Decodable { let kind: String; let b64: String }
+    let artifact: Artifact, file_name: String, manifest_text: String, modulation: [Int]
+    let selftest_text: String, selftest_sha256: String, cases: Int, cap_db: Double, bound_db: Double
 }
 
 struct TilingJSON: Decodable {

@@ -7,7 +7,8 @@ model is loaded (ExecuTorch's XNNPACK pool cannot be resized once a program ran,
 runtime is measured this way alike). The fastest count is chosen; every later stage passes it
 to ``set_threads`` again (in its own children, and in this process before quality). On a
 shared machine an oversubscribed pool can be many times slower than one thread, which is why
-the count is measured rather than assumed."""
+the count is measured rather than assumed. The choice is recorded for this machine
+(``targets.threads``): every upscale command line applies it by default."""
 from __future__ import annotations
 
 from ..methods import Method, load
@@ -63,6 +64,10 @@ def run(s: Settings, methods: dict[str, Method], log) -> tuple[dict, list[str]]:
                      f"ms per {SMALL_LR[0]}x{SMALL_LR[1]} LR image",
                      "how": f"fastest of 1..{s.cpus}, each in a fresh process, applied with "
                             f"{type(methods[key].threads_by).__name__}.set_threads"}
+    chosen = {name: row["chosen"] for name, row in out.items() if row.get("ms")}
+    if chosen and not s.quick:  # what the command lines apply by default from now on (targets.threads)
+        from targets.threads import record
+        log(f"threads: recorded {chosen} in {record(chosen, 'python -m mossnet.tools.bench')}")
     return out, notes
 
 

@@ -32,7 +32,11 @@ fun decodePhoto(context: Context, uri: Uri, maxPixels: Long): Bitmap {
     return if (bitmap.config == Bitmap.Config.ARGB_8888) bitmap else bitmap.copy(Bitmap.Config.ARGB_8888, false)
 }
 
-/** Bitmap pixels into the core's image (same packed ARGB layout: one copy, no conversion). */
+/**
+ * Bitmap pixels into the core's image (same packed ARGB layout: one copy, no conversion).
+ * `getPixels` returns straight (unpremultiplied) colour, so transparency is kept: the core
+ * upscales the colour with the model and the alpha with Pillow's bicubic, as the Python CLI does.
+ */
 fun Bitmap.toRgbImage(): RgbImage {
     val pixels = IntArray(width * height)
     getPixels(pixels, 0, width, 0, 0, width, height)

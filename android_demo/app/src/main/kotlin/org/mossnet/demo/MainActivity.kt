@@ -5,6 +5,7 @@ import androidx.activity.ComponentActivity
 import androidx.activity.compose.rememberLauncherForActivityResult
 import androidx.activity.compose.setContent
 import androidx.activity.enableEdgeToEdge
+import androidx.activity.viewModels
 import androidx.activity.result.PickVisualMediaRequest
 import androidx.activity.result.contract.ActivityResultContracts.PickVisualMedia
 import androidx.compose.foundation.Image
@@ -23,6 +24,7 @@ import androidx.compose.material3.Scaffold
 import androidx.compose.material3.SnackbarHost
 import androidx.compose.material3.SnackbarHostState
 import androidx.compose.material3.Text
+import androidx.compose.material3.TextButton
 import androidx.compose.runtime.Composable
 import androidx.compose.runtime.LaunchedEffect
 import androidx.compose.runtime.getValue
@@ -34,6 +36,7 @@ import androidx.compose.ui.graphics.ImageBitmap
 import androidx.compose.ui.graphics.asImageBitmap
 import androidx.compose.ui.layout.ContentScale
 import androidx.compose.ui.platform.testTag
+import androidx.compose.ui.text.font.FontFamily
 import androidx.compose.ui.text.style.TextAlign
 import androidx.compose.ui.tooling.preview.Preview
 import androidx.compose.ui.unit.dp
@@ -44,14 +47,29 @@ import kotlinx.coroutines.withContext
 import org.mossnet.core.ModelStatus
 import org.mossnet.core.Phase
 import org.mossnet.core.RgbImage
+import org.mossnet.core.SelfTestCase
+import org.mossnet.core.SelfTestReport
+import org.mossnet.core.SelfTestState
 import org.mossnet.core.UpscaleState
 import org.mossnet.core.UpscaleText
 
 class MainActivity : ComponentActivity() {
+    private val vm: UpscaleViewModel by viewModels()
+
     override fun onCreate(savedInstanceState: Bundle?) {
         super.onCreate(savedInstanceState)
         enableEdgeToEdge()
-        setContent { MaterialTheme { UpscaleRoute() } }
+        // `adb shell am start -n org.mossnet.demo/.MainActivity --es verify 1` runs the self-test
+        // at launch (once: not again after rotation); results on screen and in logcat.
+        if (savedInstanceState == null &&
+            (intent?.getStringExtra(EXTRA_VERIFY) == "1" || intent?.getBooleanExtra(EXTRA_VERIFY, false) == true)) {
+            vm.verify()
+        }
+        setContent { MaterialTheme { UpscaleRoute(vm) } }
+    }
+
+    companion object {
+        const val EXTRA_VERIFY = "verify"
     }
 }
 
@@ -59,6 +77,7 @@ class MainActivity : ComponentActivity() {
 @Composable
 fun UpscaleRoute(vm: UpscaleViewModel = viewModel()) {
     val state by vm.state.collectAsStateWithLifecycle()
+    val selfTest by vm.selfTest.collectAsStateWithLifecycle()
     val snackbar = remember { SnackbarHostState() }
     LaunchedEffect(vm) { vm.errors.collect { snackbar.showSnackbar(it) } } // each error once
     val picker = rememberLauncherForActivityResult(PickVisualMedia()) { uri -> if (uri != null) vm.pick(uri) }
@@ -70,6 +89,8 @@ fun UpscaleRoute(vm: UpscaleViewModel = viewModel()) {
         onCancel = vm::cancel,
         onSave = vm::save,
         snackbar = snackbar,
+        selfTest = selfTest,
+        onVerify = vm::verify,
     )
 }
 
@@ -97,6 +118,8 @@ fun UpscaleScreen(
     onSave: () -> Unit,
     modifier: Modifier = Modifier,
     snackbar: SnackbarHostState = remember { SnackbarHostState() },
+    selfTest: SelfTestState = SelfTestState.Idle,
+    onVerify: () -> Unit = {},
 ) {
     Scaffold(modifier, snackbarHost = { SnackbarHost(snackbar) }) { padding ->
         Column(
@@ -128,12 +151,26 @@ fun UpscaleScreen(
             UpscaleText.progress(state)?.let { Text(it) }
             UpscaleText.result(state)?.let { Text(it, style = MaterialTheme.typography.bodyMedium) }
             state.message?.let { Text(it, style = MaterialTheme.typography.bodyMedium) }
+            val selfTestLines = selfTest.lines()
+            if (selfTestLines.isNotEmpty()) {
+                Text(
+                    selfTestLines.joinToString("\n"),
+                    modifier = Modifier.testTag("selftest"),
+                    style = MaterialTheme.typography.bodySmall.copy(fontFamily = FontFamily.Monospace),
+                    color = if (selfTest is SelfTestState.Done && selfTest.report.passed) MaterialTheme.colorScheme.onSurface
+                    else if (selfTest is SelfTestState.Running) MaterialTheme.colorScheme.onSurfaceVariant
+                    else MaterialTheme.colorScheme.error,
+                )
+            }
             Row(horizontalArrangement = Arrangement.spacedBy(8.dp)) {
                 Button(onClick = onPick, enabled = state.canPick) { Text("Pick photo") }
                 if (state.phase == Phase.RUNNING || state.phase == Phase.DECODING) {
                     OutlinedButton(onClick = onCancel, enabled = state.canCancel) { Text("Cancel") }
                 } else {
                     OutlinedButton(onClick = onSave, enabled = state.canSave) { Text("Save to gallery") }
+                }
+                TextButton(onClick = onVerify, enabled = state.model is ModelStatus.Ready && selfTest !is SelfTestState.Running) {
+                    Text("Verify model")
                 }
             }
         }
@@ -166,6 +203,16 @@ private fun UpscaleScreenDonePreview() = MaterialTheme {
         previewReady.copy(input = RgbImage(64, 48), output = RgbImage(256, 192), tilesTotal = 1, latencyMs = 41),
         before = ImageBitmap(64, 48), after = ImageBitmap(256, 192), onPick = {}, onCancel = {}, onSave = {},
     )
+}
+
+@Preview(showBackground = true, name = "Self-test passed")
+@Composable
+private fun UpscaleScreenSelfTestPreview() = MaterialTheme {
+    val cases = listOf(SelfTestCase("context (modulation SNR)", 200.0, true),
+        SelfTestCase("china.jpg [165:261, 256:384] tile at (8, 24)", 46.2, true),
+        SelfTestCase("photo (EXIF 6, alpha)", 46.67, true))
+    UpscaleScreen(previewReady, before = null, after = null, onPick = {}, onCancel = {}, onSave = {},
+        selfTest = SelfTestState.Done(SelfTestReport(cases, 45.0, "int8 PyTorch program (ptq)")))
 }
 
 @Preview(showBackground = true, name = "Model refused")

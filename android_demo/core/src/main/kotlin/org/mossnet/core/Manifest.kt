@@ -27,6 +27,8 @@ data class TensorSpec(val name: String, val shape: List<Int>, val dtype: String,
     val elementCount: Int get() = shape.fold(1) { a, b -> a * b }
 }
 
+data class SelfTestRef(val file: String, val sha256: String, val bytes: Long, val boundDb: Double? = null)
+
 data class ProgramSignature(val inputs: List<TensorSpec>, val outputs: List<TensorSpec>)
 
 /**
@@ -61,6 +63,15 @@ class Manifest private constructor(val json: JSONObject) {
     val toolkit: Map<String, String> = json.optJSONObject("toolkit")?.let { t ->
         t.keys().asSequence().associateWith { t.get(it).toString() }
     } ?: emptyMap()
+
+    /** The on-device self-test file beside the artifact (`targets/selftest.py`), if exported with one. */
+    val selftest: SelfTestRef? = json.optJSONObject("selftest")?.let {
+        SelfTestRef(it.getString("file"), it.getString("sha256"), it.optLong("bytes", -1),
+            if (it.has("bound_db")) it.getDouble("bound_db") else null)
+    }
+
+    /** The lowest PSNR against the reference that the toolkit accepts (`parity.bound_db`). */
+    val boundDb: Double? = json.optJSONObject("parity")?.let { p -> if (p.has("bound_db")) p.getDouble("bound_db") else null }
 
     fun program(name: String): ProgramSignature =
         programs[name] ?: throw ManifestException(Refusal.JSON, "manifest has no program '$name'")

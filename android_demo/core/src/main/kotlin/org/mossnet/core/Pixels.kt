@@ -5,9 +5,10 @@ import kotlin.math.max
 import kotlin.math.min
 
 /**
- * An opaque RGB image as packed ARGB ints, row-major: the layout of Android's
- * `Bitmap.getPixels`/`setPixels`, so the platform shell copies pixels without conversion.
- * Alpha is ignored on input and written as 0xFF.
+ * An image as packed straight (not premultiplied) ARGB ints, row-major: the layout of Android's
+ * `Bitmap.getPixels`/`setPixels`, so the platform shell copies pixels without conversion. The
+ * model sees only R, G and B; an alpha other than 0xFF somewhere is resized on its own by
+ * [Upscaler] (the alpha policy, docs/conformance.md "photos").
  */
 class RgbImage(val width: Int, val height: Int, val argb: IntArray = IntArray(width * height)) {
     init {
@@ -24,6 +25,9 @@ class RgbImage(val width: Int, val height: Int, val argb: IntArray = IntArray(wi
             })
         }
     }
+
+    /** Whether some pixel is not fully opaque. */
+    val hasAlpha: Boolean get() = argb.any { (it ushr 24) != 0xFF }
 
     /** `height * width * 3` RGB bytes, row-major, channel last. */
     fun toRgbBytes(): ByteArray {

@@ -2,7 +2,8 @@ package org.mossnet.core
 
 /**
  * The tiled driver (mossnet.core.tiling.upscale_tiled): one context call on the whole image's
- * thumbnail, then one patch call per tile, stitching only owned pixels. Memory stays at one
+ * thumbnail, then one patch call per tile, stitching only owned pixels; an input with alpha
+ * gets its alpha resized with [AlphaResize] (the model sees colour only). Memory stays at one
  * tile's tensors plus the output image, whatever the input size.
  *
  * Blocking and single-threaded on purpose: the caller picks the thread (a coroutine on
@@ -31,6 +32,12 @@ class Upscaler(private val tiling: TilingConfig, private val runner: PatchRunner
             val hr = runner.upscalePatch(extractPatch(image, tile, tiling, patch), modulation)
             stitch(hr, tile, tiling, out)
             onProgress(i + 1, tiles.size)
+        }
+        if (image.hasAlpha) { // the alpha policy: Pillow's bicubic, apart from the model
+            ensureActive()
+            val alpha = AlphaResize.bicubic(ByteArray(image.argb.size) { (image.argb[it] ushr 24).toByte() },
+                image.width, image.height, out.width, out.height)
+            for (i in out.argb.indices) out.argb[i] = (out.argb[i] and 0xFFFFFF) or ((alpha[i].toInt() and 0xFF) shl 24)
         }
         return out
     }
