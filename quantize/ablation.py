@@ -31,20 +31,24 @@ from .recipe import DEFAULT_STEPS
 from .report import default_eval_dirs, weight_bytes
 from .steps import build_pipeline
 
-NONE = {"cle": False, "adaround": False, "bias_correction": False}
+NONE = {"float_modulation": False, "cle": False, "adaround": False, "bias_correction": False}
+FM = dict(NONE, float_modulation=True)
 # (row, augmented calibration, steps, float layers)
 ROWS = [
-    ("before issue 20: 13 tiles of 3 images, nearest rounding", False, NONE, ()),
+    ("before issue 20: 13 tiles of 3 images, int8 modulation, nearest rounding", False, NONE, ()),
     ("calibration: varied tiles (scales, crops, flips, dark, vivid)", True, NONE, ()),
-    ("calibration + CLE", True, dict(NONE, cle=True), ()),
     ("calibration + learned rounding", True, dict(NONE, adaround=True), ()),
     ("calibration + bias correction", True, dict(NONE, bias_correction=True), ()),
-    ("calibration + CLE + learned rounding + bias correction", True,
-     {"cle": True, "adaround": True, "bias_correction": True}, ()),
-    ("calibration + learned rounding + bias correction", True,
-     {"cle": False, "adaround": True, "bias_correction": True}, ()),
-    ("the same, last decoder conv + tail in float (mixed precision)", True,
-     {"cle": False, "adaround": True, "bias_correction": True}, ("upscaler.dec.0.0.conv", "upscaler.tail")),
+    ("calibration + learned rounding + bias correction", True, dict(NONE, adaround=True, bias_correction=True), ()),
+    ("calibration + float modulation", True, FM, ()),
+    ("calibration + float modulation + CLE", True, dict(FM, cle=True), ()),
+    ("calibration + float modulation + learned rounding", True, dict(FM, adaround=True), ()),
+    ("calibration + float modulation + bias correction", True, dict(FM, bias_correction=True), ()),
+    ("calibration + float modulation + learned rounding + bias correction", True,
+     dict(FM, adaround=True, bias_correction=True), ()),
+    ("the same + CLE", True, dict(FM, cle=True, adaround=True, bias_correction=True), ()),
+    ("the same without CLE, last decoder conv + tail in float (mixed precision)", True,
+     dict(FM, adaround=True, bias_correction=True), ("upscaler.dec.0.0.conv", "upscaler.tail")),
 ]
 
 
@@ -52,7 +56,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m quantize.ablation", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("ckpt", nargs="?", default=str(DEFAULT_CHECKPOINT))
-    p.add_argument("--eval", nargs="+", default=None, metavar="DIR", help="benchmark folders (default: Set5, Set14, B100)")
+    p.add_argument("--eval", nargs="+", default=None, metavar="DIR",
+                   help="benchmark folders (default: Set5, Set14, B100)")
     p.add_argument("--rows", nargs="+", type=int, default=None, metavar="I", help="only these rows (0-based)")
     args = p.parse_args(argv)
 
@@ -87,7 +92,7 @@ def main(argv=None) -> int:
                                                       for s in sets)
                   + f" | {c['flat_worst_levels']} | {c['flat_grid_levels']:.2f} | {c['gradient_grid_levels']:.2f} | "
                   f"{c.get('photo_grid_levels', float('nan')):.2f} | "
-                  f"{weight_bytes(model, float_layers)['int8'] / 1024:.1f} |")
+                  f"{weight_bytes(model, float_layers, steps['float_modulation'])['int8'] / 1024:.1f} |")
         d = {aug: describe(c, len(files)) for aug, c in calib.items()}
         print()
         print("Calibration: " + "; ".join(f"{'varied' if aug else 'before'}: {v['tiles']} tiles from "

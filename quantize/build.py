@@ -96,7 +96,8 @@ def finish(model, opts: QuantizeOptions, pipe: QuantizedPipeline, method: str, m
     """Evaluate float vs int8, then write the pipeline folder with its report; (folder, report)."""
     out = output_dir(opts)
     results = compare(model, pipe.tiling, pipe, opts.eval or default_eval_dirs(), progress=opts.progress)
-    report = build_report(results, meta, weight_bytes(model, tuple(float_modules)))
+    float_modulation = meta["recipe"]["steps"].get("float_modulation", False)
+    report = build_report(results, meta, weight_bytes(model, tuple(float_modules), float_modulation))
     if sensitivity is not None:
         report["sensitivity"] = sensitivity
     pipe.meta = report

@@ -46,10 +46,11 @@ def module_of(node: torch.fx.Node) -> str:
 
 
 def conv_sites(gm: torch.fx.GraphModule) -> list[ConvSite]:
-    """The convolutions of a converted program with a float bias constant, in graph order."""
+    """The int8 convolutions of a converted program (weights behind a dequantize, a float bias
+    constant), in graph order; layers kept in float have nothing to correct."""
     return [ConvSite(n, module_of(n)) for n in gm.graph.nodes
             if n.target == CONV and len(n.args) > 2 and isinstance(n.args[2], torch.fx.Node)
-            and n.args[2].op == "get_attr"]
+            and n.args[2].op == "get_attr" and n.args[1].op == "call_function"]
 
 
 class _Recorder(torch.fx.Interpreter):
@@ -111,9 +112,10 @@ def bias_correction(model: MossNet, tiling: TilingConfig, ctx_q: torch.fx.GraphM
     """Correct the biases of both converted programs in place; {layer: largest shift} (in the
     layer's output units). Up to ``max_tiles`` tiles, spread over the calibration images."""
     thumbs = [(torch.from_numpy(c.thumb),) for c in calib]
-    ctx_sites = conv_sites(ctx_q)
+    ctx_sites = conv_sites(ctx_q)  # none when the context stays float (quantize.recipe.FLOAT_ALWAYS)
     shifts = _correct(ctx_q, ctx_sites, _float_means(ContextProgram(model).eval(), model,
-                                                      [s.module for s in ctx_sites], thumbs), thumbs)
+                                                      [s.module for s in ctx_sites], thumbs), thumbs) \
+        if ctx_sites else {}
     float_ctx = ContextProgram(model).eval()
     pairs = [(c, p) for c in calib for p in c.patches]
     step = max(1, len(pairs) // max_tiles)

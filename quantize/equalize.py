@@ -27,7 +27,8 @@ def equalization_pairs(model: MossNet) -> list[tuple[str, str, int | None]]:
     """(first conv, second conv, index of the FiLM block between them or None)."""
     cfg, pairs = model.cfg, []
     if model.context is not None:
-        convs = [f"context.features.{i}" for i in range(0, 2 * len(cfg.ctx_channels), 2)] + ["context.embed", "context.film"]
+        convs = [f"context.features.{i}" for i in range(0, 2 * len(cfg.ctx_channels), 2)]
+        convs += ["context.embed", "context.film"]
         pairs += [(a, b, None) for a, b in itertools.pairwise(convs)]
     if cfg.levels == 2 and cfg.enc_blocks == (0,) and cfg.dec_blocks[0] >= 1 and cfg.mid_blocks >= 1:
         # the XS/S shape: down -> mid blocks -> up, and the last decoder block -> tail

@@ -2,7 +2,8 @@
 
 Calibrates both programs of the tiled pipeline (context, patch upscaler) on real images cut
 the way the pipeline cuts them (``quantize.calibration``: scales, crops, flips, dark and vivid
-versions), converts them with the shared recipe (``quantize.recipe``), then learns the int8
+versions), converts them with the shared recipe (``quantize.recipe``; the context program and
+the FiLM modulation stay float, ``--[no-]float-modulation``), then learns the int8
 weights' rounding (``--[no-]adaround``) and corrects the biases against float
 (``--[no-]bias-correction``); ``--[no-]cle`` equalizes the float weights first (off by
 default). Writes a quantized pipeline folder with a float-vs-int8 report (report.json,
@@ -48,12 +49,14 @@ class PTQOptions(QuantizeOptions):
     report: bool = False  # per-layer sensitivity in the report
     float_layers: int = 0  # keep the N most sensitive layers in float
     keep_float: tuple[str, ...] = ()  # keep these layers in float
+    float_modulation: bool = DEFAULT_STEPS["float_modulation"]  # quantize.recipe
     cle: bool = DEFAULT_STEPS["cle"]  # quantize.equalize
     adaround: bool = DEFAULT_STEPS["adaround"]  # quantize.adaround
     bias_correction: bool = DEFAULT_STEPS["bias_correction"]  # quantize.correction
 
     def steps(self) -> dict:
-        return {"cle": self.cle, "adaround": self.adaround, "bias_correction": self.bias_correction}
+        return {"float_modulation": self.float_modulation, "cle": self.cle, "adaround": self.adaround,
+                "bias_correction": self.bias_correction}
 
 
 def quantize_ptq(opts: PTQOptions) -> tuple[Path, dict]:
@@ -86,6 +89,7 @@ def quantize_ptq(opts: PTQOptions) -> tuple[Path, dict]:
 
 
 STEP_HELP = {
+    "float_modulation": "float context program and FiLM scale/shift; off: int8, one shared range (quantize.recipe)",
     "cle": "cross-layer equalization of the float weights (quantize.equalize)",
     "adaround": "learned rounding of the int8 weights (quantize.adaround); off: nearest",
     "bias_correction": "empirical bias correction of every convolution against float (quantize.correction)",

@@ -4,9 +4,10 @@ Starts from the float checkpoint, inserts the shared recipe's fake-quantizers in
 program (PT2E ``prepare_qat_pt2e``), initializes their ranges on the calibration tiles (one
 batch, like PTQ's min-max) and fine-tunes it to match the float model's output (or
 ``--teacher``'s) and the ground truth, with activation ranges frozen after
-``--freeze-observers`` of the steps (default: from the start). The context program runs once per image and is
-post-training quantized as in ``quantize.ptq``; its int8 output feeds every training patch,
-as on device. Writes the same pipeline folder and report as PTQ."""
+``--freeze-observers`` of the steps (default: from the start). The context program runs once
+per image and stays float, as in ``quantize.ptq`` (``quantize.recipe``, float modulation); its
+output feeds every training patch, as on device. Writes the same pipeline folder and report
+as PTQ."""
 from __future__ import annotations
 
 import argparse
@@ -53,7 +54,10 @@ from .build import (
 )
 from .calibration import calibration_files, calibration_set
 from .program import QuantizedPipeline, calibrate, convert, prepare
-from .recipe import make_quantizer
+from .recipe import DEFAULT_STEPS, make_quantizer
+
+# what the recipe records for QAT: the float modulation path, no post-training steps
+QAT_STEPS = dict(dict.fromkeys(DEFAULT_STEPS, False), float_modulation=True)
 
 
 @dataclass
@@ -144,7 +148,8 @@ def quantize_qat(opts: QATOptions) -> tuple[Path, dict]:
     int8_patch = convert_pt2e(copy.deepcopy(student), fold_quantize=False)
     move_exported_model_to_eval(int8_patch)
     pipe = QuantizedPipeline(int8_context, int8_patch, tiling)
-    meta = base_meta(opts, "qat", "minmax (context), fused moving-average fake-quant (patch)", (), calib, len(files))
+    meta = base_meta(opts, "qat", "fused moving-average fake-quant (patch; the context stays float)", (), calib,
+                     len(files), steps=QAT_STEPS)
     meta["qat"] = {"steps": opts.steps, "batch": opts.batch, "lr": opts.lr, "teacher": opts.teacher,
                    "gt_weight": opts.gt_weight, "freeze_observers_at": freeze_at,
                    "data": opts.data or "calibration images"}

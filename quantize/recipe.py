@@ -9,11 +9,20 @@
 * activation observer: min-max by default, chosen by measurement (README, "Quantization"):
   SR outputs are sensitive to clipping, and a histogram observer clips the tails that hold
   edges and highlights;
-* the modulation input of the patch program is quantized once, and the slices that split it
-  into per-block FiLM scales and shifts share that quantization (``ShareModulation``). Left
-  to XNNPACK's patterns, every slice gets its own scale; LiteRT's int8 I/O then keeps only
-  one of them for the whole input and the output is garbage (19.8 dB, measured). Shared, the
-  int8 tensor the context program returns feeds the patch program with no requantization;
+* the FiLM modulation stays float (``float_modulation``, on by default, issue 20): the context
+  program (once per image, on a thumbnail: 13K parameters, under 1% of an image's
+  multiply-adds) runs in float, and the patch program takes its output in float and applies
+  each block's scale and shift in float before requantizing for the next convolution. The
+  modulation sets every feature map's per-channel scale and shift for the whole image; in
+  int8, its rounding (and the int8 context's own error) is a per-image, per-channel offset of
+  the tail's input, which depth-to-space turns into a fixed sub-pixel grid that bias
+  correction cannot learn, because it changes with the image. In float the photo's grid drops
+  to the float model's, the loss on every set shrinks, and the tiles cost about 1% more
+  (README, "Quantization"). The context's weights stay float32 (about 40 KiB more);
+* with ``float_modulation`` off (the recipe before issue 20), the modulation input of the
+  patch program is quantized once and its slices share that quantization
+  (``_share_modulation``): left to XNNPACK's patterns, every slice gets its own scale, and
+  LiteRT's int8 model, whose int8 input keeps only one of them, returns garbage (19.8 dB);
 * the converted graph is kept *unfolded* (weights as float constants followed by
   quantize_per_channel); ``fold_for_target`` folds them into int8 constants for the targets
   that want that (ExecuTorch, Core ML) while litert-torch reads the unfolded graph.
@@ -48,18 +57,20 @@ ACTIVATION_OBSERVERS = {
 }
 DEFAULT_OBSERVER = "minmax"
 MODULATION_INPUT = "modulation"  # the patch program's second input (mossnet.core.pipeline.PatchProgram)
+FLOAT_CONTEXT = ("context",)  # model modules float with float_modulation (see the module docstring)
 ANNOTATION_KEY = "quantization_annotation"
 WEIGHT_QRANGE = (-127, 127)
 ACTIVATION_QRANGE = (-128, 127)
 EPS = 2 ** -12
 # Bump when the recipe's meaning changes: pipelines and artifacts built with another version
 # are stale (``targets.store``) and get rebuilt.
-RECIPE_VERSION = 2
+RECIPE_VERSION = 3
 # The post-training steps PTQ runs by default (``quantize.ptq``; each has a --no-... flag), in
-# this order: cross-layer equalization of the float model (``quantize.equalize``), learned
+# this order: the float modulation path (the quantizer's, see the module docstring; QAT uses it
+# too), cross-layer equalization of the float model (``quantize.equalize``), learned
 # rounding of the int8 weights (``quantize.adaround``), empirical bias correction of every
 # convolution against float (``quantize.correction``). Chosen by measurement (README).
-DEFAULT_STEPS = {"cle": False, "adaround": True, "bias_correction": True}
+DEFAULT_STEPS = {"float_modulation": True, "cle": False, "adaround": True, "bias_correction": True}
 TOOLKIT = ("torch", "torchao", "executorch")  # whose versions a pipeline records
 
 
@@ -78,15 +89,16 @@ def quantization_config(qat: bool = False, observer: str = DEFAULT_OBSERVER):
     return dataclasses.replace(config, input_activation=act, output_activation=act)
 
 
-class ShareModulation(Quantizer):
-    """XNNPACK's annotation, then one shared quantization for the ``modulation`` input and
-    every slice of it (see the module docstring)."""
+class RecipeQuantizer(Quantizer):
+    """XNNPACK's annotation, then the recipe's float layers lose theirs and the modulation is
+    float or shared (see the module docstring)."""
 
     def __init__(self, inner: XNNPACKQuantizer, spec, float_modules: tuple[str, ...] = (),
-                 only_modules: tuple[str, ...] = ()):
+                 only_modules: tuple[str, ...] = (), float_modulation: bool = True):
         super().__init__()
-        self.inner, self.spec = inner, spec
-        self.float_modules = tuple(program_module_name(m) for m in float_modules)
+        self.inner, self.spec, self.float_modulation = inner, spec, float_modulation
+        floats = (FLOAT_CONTEXT if float_modulation else ()) + tuple(float_modules)
+        self.float_modules = tuple(program_module_name(m) for m in floats)
         self.only_modules = tuple(program_module_name(m) for m in only_modules)
 
     def transform_for_annotation(self, model):
@@ -105,7 +117,14 @@ class ShareModulation(Quantizer):
         inputs = [n for n in model.graph.nodes if n.op == "placeholder" and n.name == MODULATION_INPUT]
         if not inputs:  # the context program
             return model
-        modulation, first = inputs[0], None
+        if self.float_modulation:  # the FiLM ops (scale, shift, ReLU) take the float modulation
+            _unannotate_from([user for piece in inputs[0].users for user in piece.users])
+        else:
+            self._share_modulation(inputs[0])
+        return model
+
+    def _share_modulation(self, modulation: torch.fx.Node) -> None:
+        first = None
         for piece in [u for u in modulation.users if u.target == torch.ops.aten.slice.Tensor]:
             consumers = [u for u in piece.users
                          if u.meta.get(ANNOTATION_KEY) and piece in u.meta[ANNOTATION_KEY].input_qspec_map]
@@ -118,7 +137,6 @@ class ShareModulation(Quantizer):
                 _annotated=True)
             for user in consumers:
                 user.meta[ANNOTATION_KEY].input_qspec_map[piece] = SharedQuantizationSpec(piece)
-        return model
 
 
 def _in_module(node: torch.fx.Node, names: tuple[str, ...]) -> bool:
@@ -131,9 +149,13 @@ def keep_float(model: torch.fx.GraphModule, modules: tuple[str, ...]) -> None:
     and so do the element-wise ops after them up to the next convolution (FiLM, ReLU, the
     residual add, depth-to-space), so a float layer hands a float result on. XNNPACK's
     quantizer cannot do this itself (``set_module_name(name, None)`` is refused)."""
-    if not modules:
-        return
-    todo = [n for n in model.graph.nodes if n.op == "call_function" and _in_module(n, modules)]
+    if modules:
+        _unannotate_from([n for n in model.graph.nodes if n.op == "call_function" and _in_module(n, modules)])
+
+
+def _unannotate_from(todo: list[torch.fx.Node]) -> None:
+    """``todo`` and the element-wise ops after them, up to the next convolution, lose their
+    annotation."""
     seen = set()
     while todo:
         node = todo.pop()
@@ -147,18 +169,27 @@ def keep_float(model: torch.fx.GraphModule, modules: tuple[str, ...]) -> None:
 CONVOLUTIONS = (torch.ops.aten.conv2d.default, torch.ops.aten.linear.default)
 
 
-def make_quantizer(qat: bool = False, observer: str = DEFAULT_OBSERVER,
-                   float_modules: tuple[str, ...] = ()) -> Quantizer:
+def make_quantizer(qat: bool = False, observer: str = DEFAULT_OBSERVER, float_modules: tuple[str, ...] = (),
+                   float_modulation: bool = DEFAULT_STEPS["float_modulation"]) -> Quantizer:
     """The quantizer; ``float_modules`` (model module names, e.g. ``upscaler.tail``) stay float
-    (``keep_float``)."""
+    (``keep_float``); ``float_modulation``: see the module docstring."""
     config = quantization_config(qat, observer)
-    return ShareModulation(XNNPACKQuantizer().set_global(config), config.input_activation, float_modules)
+    return RecipeQuantizer(XNNPACKQuantizer().set_global(config), config.input_activation, float_modules,
+                           float_modulation=float_modulation)
 
 
-def single_layer_quantizer(layer: str, observer: str = DEFAULT_OBSERVER) -> Quantizer:
+def single_layer_quantizer(layer: str, observer: str = DEFAULT_OBSERVER,
+                           float_modulation: bool = DEFAULT_STEPS["float_modulation"]) -> Quantizer:
     """Quantizes only ``layer`` (for the sensitivity analysis)."""
     config = quantization_config(False, observer)
-    return ShareModulation(XNNPACKQuantizer().set_global(config), config.input_activation, only_modules=(layer,))
+    return RecipeQuantizer(XNNPACKQuantizer().set_global(config), config.input_activation, only_modules=(layer,),
+                           float_modulation=float_modulation)
+
+
+def int8_programs(float_modulation: bool = DEFAULT_STEPS["float_modulation"]) -> tuple[str, ...]:
+    """The programs an int8 pipeline runs in int8 (weights and activations); the context stays
+    float with the float modulation path."""
+    return ("upscale_patch",) if float_modulation else ("context", "upscale_patch")
 
 
 def recipe_dict(observer: str = DEFAULT_OBSERVER, float_modules: tuple[str, ...] = (),

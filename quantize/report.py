@@ -12,6 +12,7 @@ from mossnet.core.pipeline import upscale_with_model
 from mossnet.core.tiling import TilingConfig
 
 from .program import QuantizedPipeline
+from .recipe import FLOAT_CONTEXT
 
 
 def default_eval_dirs() -> list[str]:
@@ -29,14 +30,16 @@ def compare(model: MossNet, tiling: TilingConfig, pipe: QuantizedPipeline, dirs:
         return evaluate(methods, dirs, tiling.scale, progress=progress, reference="float")
 
 
-def weight_bytes(model: MossNet, float_modules: tuple[str, ...] = ()) -> dict:
+def weight_bytes(model: MossNet, float_modules: tuple[str, ...] = (), float_modulation: bool = True) -> dict:
     """Bytes of parameters: all float32, and int8 weights + int32 biases (float32 for the
     layers kept in float). Context + patch programs together."""
     fp32 = 4 * sum(p.numel() for p in model.parameters())
     int8 = 0
+    floats = (FLOAT_CONTEXT if float_modulation else ()) + tuple(float_modules)
     for name, module in model.named_modules():
         if isinstance(module, torch.nn.Conv2d):
-            int8 += module.weight.numel() * (4 if name in float_modules else 1) + 4 * module.bias.numel()
+            in_float = any(name == f or name.startswith(f + ".") for f in floats)
+            int8 += module.weight.numel() * (4 if in_float else 1) + 4 * module.bias.numel()
     return {"float32": fp32, "int8": int8}
 
 

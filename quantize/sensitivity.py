@@ -15,12 +15,14 @@ from mossnet.core.pipeline import upscale_with_model
 from mossnet.core.tiling import TilingConfig
 
 from .calibration import CalibrationImage
-from .recipe import single_layer_quantizer
+from .recipe import DEFAULT_STEPS, FLOAT_CONTEXT, single_layer_quantizer
 from .steps import build_pipeline
 
 
-def quantizable_layers(model: MossNet) -> list[str]:
-    return [name for name, m in model.named_modules() if isinstance(m, torch.nn.Conv2d)]
+def quantizable_layers(model: MossNet, float_modulation: bool = False) -> list[str]:
+    """Every convolution; with ``float_modulation`` the context's are float anyway."""
+    return [name for name, m in model.named_modules() if isinstance(m, torch.nn.Conv2d)
+            and not (float_modulation and any(name.startswith(f + ".") for f in FLOAT_CONTEXT))]
 
 
 def mean_y_psnr(upscale, pairs, scale: int) -> float:
@@ -34,8 +36,9 @@ def layer_sensitivity(model: MossNet, tiling: TilingConfig, calib: list[Calibrat
     quantized alone through the recipe's steps (``steps``: the PTQ run's)."""
     pairs = [(lr, hr) for _, lr, hr in lr_hr_pairs(eval_dir, tiling.scale)]
     base = mean_y_psnr(lambda lr: upscale_with_model(model, lr, tiling), pairs, tiling.scale)
-    rows = []
-    for layer in tqdm(quantizable_layers(model), desc="sensitivity", disable=not progress):
-        pipe, _ = build_pipeline(model, tiling, calib, steps=steps, quantizer=single_layer_quantizer(layer, observer))
+    rows, steps = [], dict(DEFAULT_STEPS, **(steps or {}))
+    for layer in tqdm(quantizable_layers(model, steps["float_modulation"]), desc="sensitivity", disable=not progress):
+        quantizer = single_layer_quantizer(layer, observer, steps["float_modulation"])
+        pipe, _ = build_pipeline(model, tiling, calib, steps=steps, quantizer=quantizer)
         rows.append({"layer": layer, "psnr_drop": base - mean_y_psnr(pipe.upscale, pairs, tiling.scale)})
     return sorted(rows, key=lambda r: -r["psnr_drop"])

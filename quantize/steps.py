@@ -1,6 +1,7 @@
 """The PTQ recipe's steps in order, shared by ``quantize.ptq``, the ablation table and the
-per-layer sensitivity: cross-layer equalization of the float model, observers and
-calibration, convert, learned rounding, bias correction (``quantize.recipe.DEFAULT_STEPS``)."""
+per-layer sensitivity: the float modulation path (a choice of the quantizer), cross-layer
+equalization of the float model, observers and calibration, convert, learned rounding, bias
+correction (``quantize.recipe.DEFAULT_STEPS``)."""
 from __future__ import annotations
 
 from tqdm import tqdm
@@ -22,7 +23,8 @@ def build_pipeline(model, tiling, calib, observer: str = DEFAULT_OBSERVER, float
     details = {}
     if steps["cle"]:  # on the float model, before the observers: the function is unchanged
         model, details["cle"] = equalize(model)
-    quantizer = quantizer or make_quantizer(observer=observer, float_modules=float_modules)
+    quantizer = quantizer or make_quantizer(observer=observer, float_modules=float_modules,
+                                            float_modulation=steps["float_modulation"])
     ctx, patch = prepare(model, tiling, quantizer)
     calibrate(model, ctx, patch, calib, progress=lambda it: tqdm(it, desc="calibrating", unit="image",
                                                                  disable=not progress))

@@ -163,12 +163,45 @@ def test_bias_correction_changes_only_biases_and_centres_the_tail(model, convert
     error_before = tail_mean_error(model, tiling, ctx, patch, calib)
     shifts = bias_correction(model, tiling, ctx, patch, calib)
     assert max(shifts.values()) > 0
-    for gm in (ctx, patch):
-        biases = {s.bias_attr for s in conv_sites(gm)}
-        diff = changed(before[gm], constants(gm))
-        assert diff and diff <= biases
+    assert not conv_sites(ctx)  # the context stays float: nothing to correct
+    assert not changed(before[ctx], constants(ctx))
+    biases = {s.bias_attr for s in conv_sites(patch)}
+    diff = changed(before[patch], constants(patch))
+    assert diff and diff <= biases
     # the 48 tail channels (one per sub-pixel position and colour) are centred on float
     assert tail_mean_error(model, tiling, ctx, patch, calib) < 0.25 * error_before
+
+
+# -- the float modulation path -------------------------------------------------------------------
+
+def quantize_ops(gm) -> list[torch.fx.Node]:
+    return [n for n in gm.graph.nodes if n.op == "call_function" and n.target in
+            (Q.quantize_per_tensor.default, Q.quantize_per_channel.default)]
+
+
+def modulation_input(patch) -> torch.fx.Node:
+    return next(n for n in patch.graph.nodes if n.op == "placeholder" and n.name == "modulation")
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_float_modulation_keeps_the_context_and_film_float_and_nothing_else(model, on):
+    """On: the context program has no quantize op and the FiLM multiplies and adds take the
+    float modulation slices; off: the context is int8 and the modulation input is quantized
+    once (its slices share that range). The patch program's convolutions are int8 either way."""
+    tiling = model_tiling(model)
+    calib = calibration_set(default_calibration_files(), tiling, 4)
+    ctx, patch = prepare(model, tiling, make_quantizer(float_modulation=on))
+    calibrate(model, ctx, patch, calib)
+    ctx, patch = convert(ctx), convert(patch)
+    assert bool(quantize_ops(ctx)) is not on
+    users = [u for u in modulation_input(patch).users if u.op == "call_function"]  # not export's guard
+    if on:
+        assert {u.target for u in users} == {torch.ops.aten.slice.Tensor}
+        assert {u.target for piece in users for u in piece.users} == {torch.ops.aten.mul.Tensor,
+                                                                       torch.ops.aten.add.Tensor}
+    else:
+        assert [u.target for u in users] == [Q.quantize_per_tensor.default]
+    assert len(conv_sites(patch)) == sum(isinstance(m, torch.nn.Conv2d) for m in model.upscaler.modules())
 
 
 # -- the switches -------------------------------------------------------------------------------
@@ -179,7 +212,7 @@ def test_each_step_has_a_switch():
         flag = step.replace("_", "-")
         assert ptq.options([f"--no-{flag}"]).steps() == dict(DEFAULT_STEPS, **{step: False})
         assert ptq.options([f"--{flag}"]).steps() == dict(DEFAULT_STEPS, **{step: True})
-    off = ptq.options(["--no-cle", "--no-adaround", "--no-bias-correction"]).steps()
+    off = ptq.options(["--no-float-modulation", "--no-cle", "--no-adaround", "--no-bias-correction"]).steps()
     assert not any(off.values())
 
 

@@ -37,9 +37,12 @@ def producer(node, *targets):
     return isinstance(node, torch.fx.Node) and node.target in targets
 
 
-def test_every_conv_has_int8_quantize_dequantize_around_it(quantized):
+def test_every_patch_conv_has_int8_quantize_dequantize_around_it(quantized):
+    """The patch program's convolutions are int8; the context program stays float (the recipe's
+    float modulation, ``quantize.recipe``)."""
     pipe = load_pipeline(quantized)
-    for graph_module in (pipe.context, pipe.upscale_patch):
+    assert not [n for n in pipe.context.graph.nodes if "quantize" in str(n.target)]
+    for graph_module in (pipe.upscale_patch,):
         convs = [n for n in graph_module.graph.nodes if n.target == torch.ops.aten.conv2d.default]
         assert convs
         for conv in convs:

@@ -48,7 +48,7 @@ class PatchProgram(nn.Module):
 def program_module_name(name: str) -> str:
     """Where a model submodule (``context.features.0``, ``upscaler.head``) sits inside the
     exported program that runs it: the quantizer addresses layers by these names."""
-    return "model." + name if name.startswith("context.") else name
+    return "model." + name if name == "context" or name.startswith("context.") else name
 
 
 def example_inputs(model: MossNet, tiling: TilingConfig):

@@ -124,7 +124,17 @@ class CoreML(Runtime):
         checks.check_manifest_matches_spec(path, manifest)
         checks.check_compute_dtype(path, manifest["toolkit"]["compute_precision"], functions)
         for claim in CLAIMS[precision.name]:
-            getattr(checks, f"check_{claim}")(path, functions)
+            getattr(checks, f"check_{claim}")(path, claimed_functions(precision, functions))
+
+
+def claimed_functions(precision: Precision, functions: dict) -> dict:
+    """The programs a precision's claims hold for: both for w8; for w8a8 (from an int8
+    pipeline) those the recipe makes int8 (``quantize.recipe.int8_programs``: the context
+    program stays float)."""
+    if precision.quantized_by is None:
+        return functions
+    from quantize.recipe import int8_programs
+    return {name: fn for name, fn in functions.items() if name in int8_programs()}
 
 
 def weight_config(ct):
