@@ -345,10 +345,12 @@ def manifests() -> dict:
     from mossnet.core.arch import make_config
     from targets.manifest import SCHEMA, SCHEMA_VERSION, build_manifest, manifest_path, write_manifest
     modulation_dim = make_config("xs").modulation_dim
-    io_int8 = {"context": {"args_0": {"dtype": "int8", "scale": _f32(1 / 255), "zero_point": -128},
-                           "output_0": {"dtype": "int8", "scale": _f32(0.0371), "zero_point": 5}},
+    # as LiteRT's int8 model declares it: int8 pixels in and out, the float context program and
+    # the float modulation (quantize.recipe) as float32 with LiteRT's scale 0
+    f32 = {"dtype": "float32", "scale": 0.0, "zero_point": 0}
+    io_int8 = {"context": {"args_0": f32, "output_0": f32},
                "upscale_patch": {"args_0": {"dtype": "int8", "scale": _f32(1 / 255), "zero_point": -128},
-                                 "args_1": {"dtype": "int8", "scale": _f32(0.0371), "zero_point": 5},
+                                 "args_1": f32,
                                  "output_0": {"dtype": "int8", "scale": _f32(0.00427), "zero_point": -121}}}
     specs = [  # name, runtime, precision, suffix, tiling, folder?, toolkit, io_quantization, files
         ("executorch_int8_ptq", "executorch", "int8-ptq", ".pte", TilingConfig(4, 64, 8, 2, 64), False,

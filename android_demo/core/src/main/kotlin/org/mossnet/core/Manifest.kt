@@ -47,15 +47,20 @@ class Manifest private constructor(val json: JSONObject) {
         p.keys().asSequence().associateWith { name -> parseSignature(p.getJSONObject(name)) }
     }
 
-    /** `{program: {tensor: params}}` for full-integer models, null when I/O is float. */
+    /**
+     * `{program: {tensor: params}}` of the int8 tensors of a model with int8 I/O, null when all
+     * I/O is float. Tensors the manifest lists as `float32` (LiteRT's int8 model keeps the
+     * context program and the modulation float) are float I/O and have no entry.
+     */
     val ioQuantization: Map<String, Map<String, QuantParams>>? =
         json.optJSONObject("io_quantization")?.let { q ->
             q.keys().asSequence().associateWith { program ->
                 val tensors = q.getJSONObject(program)
-                tensors.keys().asSequence().associateWith { name ->
-                    val t = tensors.getJSONObject(name)
-                    QuantParams(t.getDouble("scale").toFloat(), t.getInt("zero_point"), t.getString("dtype"))
-                }
+                tensors.keys().asSequence().filter { tensors.getJSONObject(it).getString("dtype") != "float32" }
+                    .associateWith { name ->
+                        val t = tensors.getJSONObject(name)
+                        QuantParams(t.getDouble("scale").toFloat(), t.getInt("zero_point"), t.getString("dtype"))
+                    }
             }
         }
 
