@@ -53,13 +53,19 @@ def build_report(results: dict, meta: dict, sizes: dict) -> dict:
     return dict(meta, sets=rows, weight_bytes=sizes)
 
 
+def float_parts(recipe: dict) -> list[str]:
+    """What the recipe keeps in float: the modulation path, then layers by name."""
+    modulation = ["context program and FiLM modulation"] if recipe.get("steps", {}).get("float_modulation") else []
+    return modulation + list(recipe["float_modules"])
+
+
 def markdown(report: dict) -> str:
     lines = [f"# {report['method'].upper()} int8 report: {report['checkpoint']}", "",
              f"Recipe: weights {report['recipe']['weights']['granularity']} "
              f"{report['recipe']['weights']['scheme']} int8, activations "
              f"{report['recipe']['activations']['granularity']} {report['recipe']['activations']['scheme']}"
-             f" int8 ({report['recipe']['activations']['observer']} observer); float layers: "
-             f"{', '.join(report['recipe']['float_modules']) or 'none'}.", "",
+             f" int8 ({report['recipe']['activations']['observer']} observer); float: "
+             f"{', '.join(float_parts(report['recipe'])) or 'none'}.", "",
              "x4 Y-PSNR (dB) / SSIM, tiled pipeline; \"int8 vs float\" is the RGB PSNR of the int8 "
              "output against the float output.", "",
              "| set | float | int8 | delta (dB) | int8 vs float (dB) |", "|---|---|---|---|---|"]

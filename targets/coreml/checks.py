@@ -57,7 +57,9 @@ def check_weights_int8(artifact: str | Path, functions: dict | None = None) -> N
             if np.asarray(data).dtype not in (np.int8, np.uint8):
                 raise ExportError(f"{artifact}: {name}'s {op.name} weight data is {np.asarray(data).dtype}, not int8")
             elements += int(np.prod(op.inputs["weight"].shape))
-    stored = sum(p.stat().st_size for p in Path(artifact).rglob("weight.bin"))
+    from .runtime import program_paths
+    packages = program_paths(artifact)
+    stored = sum(p.stat().st_size for name in functions for p in packages[name].rglob("weight.bin"))
     if stored >= 2 * elements:
         raise ExportError(f"{artifact}: weight files take {stored} bytes, not less than the {2 * elements} "
                           f"its conv weights take in fp16")
