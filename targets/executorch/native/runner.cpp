@@ -27,6 +27,7 @@
 #include <executorch/runtime/executor/memory_manager.h>
 #include <executorch/runtime/executor/method.h>
 #include <executorch/runtime/executor/program.h>
+#include <executorch/runtime/backend/interface.h>
 #include <executorch/runtime/kernel/operator_registry.h>
 #include <executorch/runtime/platform/runtime.h>
 
@@ -143,6 +144,14 @@ int mn_has_operator(const char* name) {
   return executorch::runtime::registry_has_op_function(name) ? 1 : 0;
 }
 
+// The delegates registered in this process (XnnpackBackend, ...): index 0..n-1, then nullptr.
+const char* mn_backend_name(size_t index) {
+  init_once();
+  return index < executorch::runtime::get_num_registered_backends()
+             ? executorch::runtime::get_backend_name(index).get()
+             : nullptr;
+}
+
 int mn_open(const char* path, mn_program** out) {
   MN_GUARD_BEGIN
   init_once();
@@ -152,7 +161,7 @@ int mn_open(const char* path, mn_program** out) {
   if (!loader.ok()) return fail(loader.error(), std::string("cannot read ") + path);
   p->loader = std::make_unique<FileDataLoader>(std::move(loader.get()));
   auto program = Program::load(p->loader.get(), Program::Verification::InternalConsistency);
-  if (!program.ok()) return fail(program.error(), "not a valid ExecuTorch program");
+  if (!program.ok()) return fail(program.error(), "the C++ loader refused it");
   p->program = std::make_unique<Program>(std::move(program.get()));
   *out = p.release();
   return 0;
