@@ -107,8 +107,8 @@ def test_native_runner_refuses_corrupt_programs_in_one_line(runner, artifacts, t
                 "r = native.Runner(native.library(build=False))\n"
                 "try:\n    p = r.open(sys.argv[1]); [p.load(m) for m in p.methods()]\n"
                 "except native.NativeError as exc:\n    print('refused', exc)\n")
-        proc = subprocess.run([sys.executable, "-c", code, str(bad)], check=False, capture_output=True, text=True, cwd=ROOT,
-                              timeout=300)
+        proc = subprocess.run([sys.executable, "-c", code, str(bad)], check=False, capture_output=True, text=True,
+                              cwd=ROOT, timeout=300)
         assert proc.returncode == 0, (name, proc.returncode, proc.stderr[-1000:])
         assert proc.stdout.startswith("refused") and "InvalidProgram" in proc.stdout, (name, proc.stdout)
         # mangled weights may still load: the command line then refuses the output (NaN) or runs
@@ -124,7 +124,7 @@ def test_native_runner_refuses_corrupt_programs_in_one_line(runner, artifacts, t
 
 
 def test_without_a_compiler_the_bindings_run_and_say_so(artifacts, tmp_path):
-    """An empty cache and no compiler: one note on stderr, the bindings upscale the same image;
+    """An empty cache and no compiler: one note on stderr, and the bindings upscale the image;
     forced native, one line and exit 2; a failing compiler is remembered, not retried."""
     args = ["upscale", SAMPLE, tmp_path / "out.png", "--artifact", artifacts["int8-ptq"], "-q"]
     env = {"MOSSNET_CACHE": str(tmp_path / "cache"), "CXX": str(tmp_path / "no-such-compiler")}
