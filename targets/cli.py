@@ -123,7 +123,8 @@ def _batch(args: argparse.Namespace, open_upscaler: Callable[[], Upscaler]) -> i
 
 
 def main(runtime_name: str, argv=None) -> int:
-    """``python -m targets.<runtime>``: export an artifact, or upscale an image with one."""
+    """``python -m targets.<runtime>``: export an artifact, or upscale an image with one (and
+    the runtime's own commands: ExecuTorch's ``build-runner``)."""
     rt = registry.get(runtime_name)
     p = argparse.ArgumentParser(prog=f"python -m targets.{rt.name}",
                                 description=sys.modules[type(rt).__module__].__doc__,
@@ -141,7 +142,10 @@ def main(runtime_name: str, argv=None) -> int:
     u = sub.add_parser("upscale", help="upscale an image with an artifact in the real runtime")
     add_upscale_arguments(u)
     u.add_argument("--artifact", required=True, help="the exported artifact (its manifest must be beside it)")
+    own = rt.commands(sub)
     args = p.parse_args(argv)
+    if args.command in own:
+        return run_cli(lambda: own[args.command](args))
     if args.command == "upscale":
         def open_artifact() -> Upscaler:
             rt.set_threads(args.threads or default_threads(rt.name)[0])

@@ -52,7 +52,7 @@ def declared_in_child(runtime, path: Path, sha: str) -> dict:
         if proc.returncode < 0:
             why = f"the runtime crashed loading it ({signal.Signals(-proc.returncode).name})"
         else:
-            why = lines[-1].removeprefix("error: ") if lines else f"exit {proc.returncode}"
+            why = lines[-1].removeprefix("error: ").removeprefix(f"{path}: ") if lines else f"exit {proc.returncode}"
         raise ExportError(f"{path}: not a valid {runtime.label} program: {why[:300]}")
     declared = json.loads(proc.stdout)
     try:

@@ -127,6 +127,11 @@ class Runtime:
         self.threads = threads
         return "runtime default" if not threads else f"{threads}"
 
+    def commands(self, sub) -> dict[str, Callable]:
+        """The runtime's own subcommands of ``python -m targets.<runtime>`` besides export and
+        upscale: parsers added to ``sub`` (argparse's subparsers), name -> body(args) -> exit code."""
+        return {}
+
     def import_runtime(self) -> None:
         """Import what running an artifact needs (what the benchmark times per runtime)."""
         self.require()

@@ -373,6 +373,10 @@ def test_resigned_garbage_programs_are_one_line(runtime, small_artifacts, tmp_pa
             " '--artifact', artifact, '-q'])\n"
             "    print('RC', rc, file=sys.stderr, flush=True)\n")
     env = dict(os.environ, MOSSNET_CACHE=str(tmp_path / "cache"))
+    if runtime == "executorch":  # its native runner's one-time build (a line of its own) first, else the bindings
+        built = subprocess.run([sys.executable, "-m", "targets.executorch", "build-runner"], check=False,
+                               capture_output=True, cwd=ROOT, env=env, timeout=600)
+        env.setdefault("MOSSNET_EXECUTORCH_ENGINE", "native" if built.returncode == 0 else "bindings")
     proc = subprocess.run([sys.executable, "-c", code, json.dumps(script)], capture_output=True, text=True,
                           cwd=ROOT, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]

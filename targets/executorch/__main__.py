@@ -1,4 +1,4 @@
-"""``python -m targets.executorch export|upscale`` (see ``targets.cli``)."""
+"""``python -m targets.executorch export|upscale|build-runner`` (see ``targets.cli``)."""
 import sys
 
 from mossnet.core.errors import quiet_interrupts

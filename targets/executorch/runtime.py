@@ -1,11 +1,14 @@
 """ExecuTorch: one ``.pte`` with two methods (``context``, ``upscale_patch``), lowered to
-XNNPACK, run in ExecuTorch's C++ runtime through its Python bindings (the runtime phones use).
+XNNPACK, run in ExecuTorch's C++ runtime (the runtime phones use): through a small native runner
+built once per machine (``targets.executorch.native``; no torch in the process), else through
+ExecuTorch's Python bindings (which import torch).
 
 fp32 lowers the float programs; int8-ptq / int8-qat lower a quantized pipeline folder with
 the weights folded to int8."""
 from __future__ import annotations
 
 import struct
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +16,8 @@ import numpy as np
 from mossnet.core.tiling import PROGRAMS
 
 from ..runtime import ExportError, Precision, Programs, Runtime, native_stderr_filtered
-
-# c10::ScalarType codes of the dtypes a MossNet program can declare
-SCALAR_TYPES = {0: "uint8", 1: "int8", 2: "int16", 3: "int32", 5: "float16", 6: "float32"}
+from . import native
+from .native import SCALAR_TYPES
 
 
 def check_pte(path: Path) -> None:
@@ -88,24 +90,50 @@ class ExecuTorch(Runtime):
                 "policy_guaranteed": policy_covers(exporter, runtime), "policy": COMPAT_POLICY,
                 "checked_by": "the app's Verify model self-test (android_demo/README.md)"}
 
+    def native(self) -> native.Runner | None:
+        """The native runner (built on first use), or None where the bindings run programs
+        (``targets.executorch.native.runner``)."""
+        self.require()
+        return native.runner()
+
     def set_threads(self, threads: int | None) -> str:
         """XNNPACK's pool: set it before the process runs its first program (resizing it after
-        use crashed executorch 1.5.1, measured). torch's own pool goes to one thread: the
-        bindings copy tensors with torch ops, and idle OpenMP workers spinning beside XNNPACK's
-        took the cores from it (docs/benchmarks.md)."""
+        use crashed executorch 1.5.1, measured). It is one pool per process, whichever engine
+        sizes it. torch's own pool goes to one thread where torch runs: the bindings copy
+        tensors with torch ops, and idle OpenMP workers spinning beside XNNPACK's took the cores
+        from it (docs/benchmarks.md)."""
         self.threads = threads
         if not threads:
             return "runtime default"
-        import torch
-        torch.set_num_threads(1)
+        runner = self.native()
+        if runner is None or "torch" in sys.modules:
+            import torch
+            torch.set_num_threads(1)
         if ExecuTorch._pool_threads != threads:  # the pool is process-wide: size it once per count
             with native_stderr_filtered():
-                self.bindings()._unsafe_reset_threadpool(threads)
+                if runner is not None:
+                    runner.set_threads(threads)
+                else:
+                    self.bindings()._unsafe_reset_threadpool(threads)
             ExecuTorch._pool_threads = threads
+        if runner is not None:
+            return f"{threads} (XNNPACK thread pool, native runner)"
         return f"{threads} (XNNPACK thread pool; torch intra-op 1)"
 
+    def commands(self, sub) -> dict:
+        import argparse
+        b = sub.add_parser("build-runner", help="build the native ExecuTorch runner now (else: on first use)",
+                           description=native.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+        b.add_argument("--force", action="store_true", help="build it again (also after a failed build)")
+
+        def build(args) -> int:
+            self.require()
+            return native.build_command(args.force)
+        return {"build-runner": build}
+
     def import_runtime(self) -> None:
-        self.bindings()
+        if self.native() is None:
+            self.bindings()
 
     def convert(self, source, precision: Precision, path: Path, **options) -> dict:
         from executorch.backends.xnnpack.partition.xnnpack_partitioner import (
@@ -121,14 +149,32 @@ class ExecuTorch(Runtime):
         check_pte(path)
 
     def load(self, path: Path):
-        """The program, its flatbuffer verified, with cpuinfo's noise filtered out."""
-        rt = self.bindings()
+        """The program, its flatbuffer verified, with cpuinfo's noise filtered out: a
+        ``native.Program``, else the bindings' program. ``check_pte`` first: the loader is C++."""
+        check_pte(path)
+        runner = self.native()
         with native_stderr_filtered():
+            if runner is not None:
+                try:
+                    return runner.open(path)
+                except native.NativeError as exc:  # "PATH: the C++ loader refused it (Error::...)"
+                    raise ExportError(str(exc)) from None
+            rt = self.bindings()
             return rt._load_program(str(path), program_verification=rt.Verification.InternalConsistency)
 
     def declare(self, path: Path) -> dict:
         """Method names and every input and output's sizes and dtype, from the method metadata."""
         program = self.load(path)
+        if isinstance(program, native.Program):
+            out = {}
+            try:
+                for name in program.methods():
+                    out[name] = program.signature(name)
+                    with native_stderr_filtered():
+                        program.load(name)  # the delegate (XNNPACK) blob is parsed here
+            except native.NativeError as exc:
+                raise ExportError(str(exc)) from None
+            return out
         names = [program.get_method_name(i) for i in range(program.num_methods())]
         out = {}
         for name in names:
@@ -143,8 +189,15 @@ class ExecuTorch(Runtime):
         return out
 
     def programs(self, path: Path) -> Programs:
-        import torch
         program = self.load(path)
+        if isinstance(program, native.Program):
+            with native_stderr_filtered():
+                try:
+                    context, patch = (program.load(name) for name in PROGRAMS)
+                except native.NativeError as exc:
+                    raise ExportError(str(exc)) from None
+            return (lambda thumb: context(thumb)[0]), (lambda p, modulation: patch(p, modulation)[0])
+        import torch
         with native_stderr_filtered():
             context, patch = (program.load_method(name) for name in PROGRAMS)
 
