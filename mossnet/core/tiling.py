@@ -150,8 +150,12 @@ def plan_tiles(height: int, width: int, t: TilingConfig) -> list[Tile]:
 
 
 def extract_patch(image: np.ndarray, tile: Tile, t: TilingConfig) -> np.ndarray:
-    """HxWxC image -> the tile's (input_size, input_size, C) input, edges replicated."""
+    """HxWxC image -> the tile's (input_size, input_size, C) input, edges replicated (a view of
+    the image for a tile whose halo lies inside it, most of them: no gather)."""
     h, w = image.shape[:2]
+    y0, x0, n = tile.y - t.halo, tile.x - t.halo, t.patch + 2 * t.halo
+    if y0 >= 0 and x0 >= 0 and y0 + n <= h and x0 + n <= w:
+        return image[y0:y0 + n, x0:x0 + n]
     ys = np.clip(np.arange(tile.y - t.halo, tile.y + t.patch + t.halo), 0, h - 1)
     xs = np.clip(np.arange(tile.x - t.halo, tile.x + t.patch + t.halo), 0, w - 1)
     return image[ys][:, xs]
@@ -186,8 +190,13 @@ def to_model_input(patch_hwc: np.ndarray) -> np.ndarray:
 
 
 def to_uint8(output_chw: np.ndarray) -> np.ndarray:
-    """float (3, H, W) in [0, 1] -> uint8 HxWx3: clamp, then round half up."""
-    return np.floor(np.clip(output_chw, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8).transpose(1, 2, 0)
+    """float (3, H, W) in [0, 1] -> uint8 HxWx3: clamp, then round half up: floor(v * 255 + 0.5)
+    as two rounded operations in the input's precision, in place on one copy; the cast truncates,
+    which is the floor of a value that is at least 0.5."""
+    v = np.clip(output_chw, 0.0, 1.0)
+    v *= 255.0
+    v += 0.5
+    return v.astype(np.uint8).transpose(1, 2, 0)
 
 
 # The two fixed-shape programs and their tensors, in call order. Every runtime, manifest and app
