@@ -16,7 +16,6 @@ from mossnet.core.errors import quiet_interrupts
 if __name__ == "__main__":  # before torch's seconds of importing: Ctrl-C there is one line too
     quiet_interrupts()
 
-import torch
 
 from mossnet.core.checkpoint import DEFAULT_CHECKPOINT, load_model
 from mossnet.core.errors import run_cli
@@ -45,7 +44,6 @@ def run(args: argparse.Namespace) -> int:
         if not iter_image_files(folder):
             raise ImageError(f"{folder}: no images found")
     model, ckpt = load_model(args.ckpt)
-    torch.set_grad_enabled(False)
     tiling = model_tiling(model)
     methods = {} if args.no_bicubic else {"bicubic": bicubic_upscale(model.cfg.scale)}
     name = f"{ckpt['arch']} x{model.cfg.scale}" + ("" if model.cfg.context else " (no context)")

@@ -88,17 +88,18 @@ def learn_rounding(w: torch.Tensor, scale: torch.Tensor, x: torch.Tensor, target
     nearest = torch.clamp(torch.round(ws), qmin, qmax)
     err_nearest = float(((out_of(nearest) - target) ** 2).mean())
     warm = int(0.2 * iters)
-    for it in range(iters):
-        idx = torch.randint(0, x.shape[0], (min(batch, x.shape[0]),), generator=gen)
-        h = (torch.sigmoid(v) * (ZETA - GAMMA) + GAMMA).clamp(0, 1)
-        ints = torch.clamp(floor + h, qmin, qmax)
-        rec = ((x[idx] @ (ints * s).t() + bias - target[idx]) ** 2).mean() / norm
-        if it >= warm:
-            beta = 20 + (2 - 20) * (it - warm) / max(1, iters - warm)
-            rec = rec + lam * (1 - (2 * h - 1).abs() ** beta).mean()
-        opt.zero_grad()
-        rec.backward()
-        opt.step()
+    with torch.enable_grad():  # whatever the caller's grad mode: this is an optimization
+        for it in range(iters):
+            idx = torch.randint(0, x.shape[0], (min(batch, x.shape[0]),), generator=gen)
+            h = (torch.sigmoid(v) * (ZETA - GAMMA) + GAMMA).clamp(0, 1)
+            ints = torch.clamp(floor + h, qmin, qmax)
+            rec = ((x[idx] @ (ints * s).t() + bias - target[idx]) ** 2).mean() / norm
+            if it >= warm:
+                beta = 20 + (2 - 20) * (it - warm) / max(1, iters - warm)
+                rec = rec + lam * (1 - (2 * h - 1).abs() ** beta).mean()
+            opt.zero_grad()
+            rec.backward()
+            opt.step()
     with torch.no_grad():
         learned = torch.clamp(floor + (v >= 0).float(), qmin, qmax)
         err_learned = float(((out_of(learned) - target) ** 2).mean())

@@ -141,6 +141,18 @@ def test_adaround_changes_only_int8_weights_to_values_on_their_grid(model, conve
     assert all(r["mse_learned"] < r["mse_nearest"] for r in learned)
 
 
+def test_learned_rounding_learns_under_a_callers_no_grad():
+    """An optimization inside: a caller's (or an earlier command's) disabled grad mode must not
+    stop it (the full suite once ran it after code that had set grad mode off globally)."""
+    from quantize.adaround import learn_rounding
+    gen = torch.Generator().manual_seed(0)
+    w, x = torch.randn(4, 9, generator=gen), torch.randn(256, 9, generator=gen)
+    scale, bias = w.abs().amax(dim=1) / 127, torch.zeros(4)
+    with torch.no_grad():
+        ints, nearest, learned = learn_rounding(w, scale, x, x @ w.t(), bias, iters=20, gen=gen)
+    assert torch.equal(ints, ints.round()) and learned >= 0 and nearest >= 0
+
+
 # -- bias correction ----------------------------------------------------------------------------
 
 def tail_mean_error(model, tiling, ctx, patch, calib) -> float:

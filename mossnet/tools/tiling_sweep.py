@@ -10,7 +10,6 @@ import argparse
 import sys
 
 import numpy as np
-import torch
 
 from mossnet.core.checkpoint import DEFAULT_CHECKPOINT, CheckpointError, load_model
 from mossnet.core.image_io import ImageError, iter_image_files, load_image
@@ -47,7 +46,6 @@ def main(argv=None) -> int:
     except (CheckpointError, ImageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    torch.set_grad_enabled(False)
     whole = [upscale_whole(model, im, model_tiling(model)) for im in images]
     print(f"receptive-field radius {receptive_field_radius(model)} LR px; PSNR of tiled vs "
           f"whole-image uint8 output on {len(images)} image(s) from {args.images} (speed per patch "
