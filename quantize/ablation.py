@@ -2,11 +2,12 @@
 
 Builds, in one process and on the same calibration, the int8 pipeline of every row below and
 prints one table: x4 Y-PSNR against float on each benchmark set (Set5 and Set14 from
-``../shared`` when present; B100's hundred images for a dozen pipelines would take an hour on a
-2-core machine, and the default's B100 figure is in ``quantize.ptq``'s report), then the worst flat-colour deviation and the sub-pixel grid on
-the flats, the gradient and the photo (``mossnet.core.flatness``; the photo's figure is the
-grid of the int8 output minus the float output, so that the photo's own content does not
-count). Nothing is written: ``quantize.ptq`` builds the default pipeline."""
+``../shared`` when present: B100 holds five times their images, for each of a dozen pipelines;
+the default's B100 figure is in ``quantize.ptq``'s report), then the worst flat-colour
+deviation and the sub-pixel grid on the flats, the gradient and the photo
+(``mossnet.core.flatness``; the photo's figure is the grid of the int8 output minus the float
+output, so that the photo's own content does not count). Nothing is written: ``quantize.ptq``
+builds the default pipeline."""
 from __future__ import annotations
 
 import argparse

@@ -112,10 +112,10 @@ def bias_correction(model: MossNet, tiling: TilingConfig, ctx_q: torch.fx.GraphM
     """Correct the biases of both converted programs in place; {layer: largest shift} (in the
     layer's output units). Up to ``max_tiles`` tiles, spread over the calibration images."""
     thumbs = [(torch.from_numpy(c.thumb),) for c in calib]
-    ctx_sites = conv_sites(ctx_q)  # none when the context stays float (quantize.recipe.FLOAT_ALWAYS)
-    shifts = _correct(ctx_q, ctx_sites, _float_means(ContextProgram(model).eval(), model,
-                                                      [s.module for s in ctx_sites], thumbs), thumbs) \
-        if ctx_sites else {}
+    ctx_sites, shifts = conv_sites(ctx_q), {}
+    if ctx_sites:  # none when the context stays float (quantize.recipe, float modulation)
+        shifts = _correct(ctx_q, ctx_sites, _float_means(ContextProgram(model).eval(), model,
+                                                          [s.module for s in ctx_sites], thumbs), thumbs)
     float_ctx = ContextProgram(model).eval()
     pairs = [(c, p) for c in calib for p in c.patches]
     step = max(1, len(pairs) // max_tiles)

@@ -17,8 +17,8 @@
   int8, its rounding (and the int8 context's own error) is a per-image, per-channel offset of
   the tail's input, which depth-to-space turns into a fixed sub-pixel grid that bias
   correction cannot learn, because it changes with the image. In float the photo's grid drops
-  to the float model's, the loss on every set shrinks, and the tiles cost about 1% more
-  (README, "Quantization"). The context's weights stay float32 (about 40 KiB more);
+  to the float model's, the loss on every set shrinks, and the tiles cost little (README,
+  "Quantization"). The context's weights stay float32 (about 40 KiB more);
 * with ``float_modulation`` off (the recipe before issue 20), the modulation input of the
   patch program is quantized once and its slices share that quantization
   (``_share_modulation``): left to XNNPACK's patterns, every slice gets its own scale, and
@@ -184,6 +184,14 @@ def single_layer_quantizer(layer: str, observer: str = DEFAULT_OBSERVER,
     config = quantization_config(False, observer)
     return RecipeQuantizer(XNNPACKQuantizer().set_global(config), config.input_activation, only_modules=(layer,),
                            float_modulation=float_modulation)
+
+
+def in_float(layer: str, float_modules: tuple[str, ...] = (),
+             float_modulation: bool = DEFAULT_STEPS["float_modulation"]) -> bool:
+    """Whether a model module (``context.features.0``, ``upscaler.tail``) stays float: one of
+    ``float_modules`` or inside one, or the context with the float modulation path."""
+    floats = (FLOAT_CONTEXT if float_modulation else ()) + tuple(float_modules)
+    return any(layer == f or layer.startswith(f + ".") for f in floats)
 
 
 def int8_programs(float_modulation: bool = DEFAULT_STEPS["float_modulation"]) -> tuple[str, ...]:

@@ -12,7 +12,7 @@ from mossnet.core.pipeline import upscale_with_model
 from mossnet.core.tiling import TilingConfig
 
 from .program import QuantizedPipeline
-from .recipe import FLOAT_CONTEXT
+from .recipe import in_float
 
 
 def default_eval_dirs() -> list[str]:
@@ -35,11 +35,10 @@ def weight_bytes(model: MossNet, float_modules: tuple[str, ...] = (), float_modu
     layers kept in float). Context + patch programs together."""
     fp32 = 4 * sum(p.numel() for p in model.parameters())
     int8 = 0
-    floats = (FLOAT_CONTEXT if float_modulation else ()) + tuple(float_modules)
     for name, module in model.named_modules():
         if isinstance(module, torch.nn.Conv2d):
-            in_float = any(name == f or name.startswith(f + ".") for f in floats)
-            int8 += module.weight.numel() * (4 if in_float else 1) + 4 * module.bias.numel()
+            per_weight = 4 if in_float(name, float_modules, float_modulation) else 1
+            int8 += module.weight.numel() * per_weight + 4 * module.bias.numel()
     return {"float32": fp32, "int8": int8}
 
 

@@ -15,14 +15,14 @@ from mossnet.core.pipeline import upscale_with_model
 from mossnet.core.tiling import TilingConfig
 
 from .calibration import CalibrationImage
-from .recipe import DEFAULT_STEPS, FLOAT_CONTEXT, single_layer_quantizer
+from .recipe import DEFAULT_STEPS, in_float, single_layer_quantizer
 from .steps import build_pipeline
 
 
 def quantizable_layers(model: MossNet, float_modulation: bool = False) -> list[str]:
     """Every convolution; with ``float_modulation`` the context's are float anyway."""
     return [name for name, m in model.named_modules() if isinstance(m, torch.nn.Conv2d)
-            and not (float_modulation and any(name.startswith(f + ".") for f in FLOAT_CONTEXT))]
+            and not in_float(name, float_modulation=float_modulation)]
 
 
 def mean_y_psnr(upscale, pairs, scale: int) -> float:
