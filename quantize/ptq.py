@@ -6,8 +6,8 @@ versions), converts them with the shared recipe (``quantize.recipe``; the contex
 the FiLM modulation stay float, ``--[no-]float-modulation``), then learns the int8
 weights' rounding (``--[no-]adaround``) and corrects the biases against float
 (``--[no-]bias-correction``); ``--[no-]cle`` equalizes the float weights first (off by
-default). Writes a quantized pipeline folder with a float-vs-int8 report (report.json,
-report.md). ``--report`` adds per-layer sensitivity (each layer quantized alone, through the
+default), ``--[no-]act-equalization`` the activations' per-channel ranges (on). Writes a
+quantized pipeline folder with a float-vs-int8 report (report.json, report.md). ``--report`` adds per-layer sensitivity (each layer quantized alone, through the
 same steps); ``--float-layers N`` keeps the N most sensitive layers in float."""
 from __future__ import annotations
 
@@ -51,12 +51,12 @@ class PTQOptions(QuantizeOptions):
     keep_float: tuple[str, ...] = ()  # keep these layers in float
     float_modulation: bool = DEFAULT_STEPS["float_modulation"]  # quantize.recipe
     cle: bool = DEFAULT_STEPS["cle"]  # quantize.equalize
+    act_equalization: bool = DEFAULT_STEPS["act_equalization"]  # quantize.equalize
     adaround: bool = DEFAULT_STEPS["adaround"]  # quantize.adaround
     bias_correction: bool = DEFAULT_STEPS["bias_correction"]  # quantize.correction
 
     def steps(self) -> dict:
-        return {"float_modulation": self.float_modulation, "cle": self.cle, "adaround": self.adaround,
-                "bias_correction": self.bias_correction}
+        return {step: getattr(self, step) for step in DEFAULT_STEPS}
 
 
 def quantize_ptq(opts: PTQOptions) -> tuple[Path, dict]:
@@ -91,6 +91,8 @@ def quantize_ptq(opts: PTQOptions) -> tuple[Path, dict]:
 STEP_HELP = {
     "float_modulation": "float context program and FiLM scale/shift; off: int8, one shared range (quantize.recipe)",
     "cle": "cross-layer equalization of the float weights (quantize.equalize)",
+    "act_equalization": "per-channel equalization of the activations' ranges on the calibration tiles "
+                        "(quantize.equalize)",
     "adaround": "learned rounding of the int8 weights (quantize.adaround); off: nearest",
     "bias_correction": "empirical bias correction of every convolution against float (quantize.correction)",
 }

@@ -19,6 +19,11 @@
   correction cannot learn, because it changes with the image. In float the photo's grid drops
   to the float model's, the loss on every set shrinks, and the tiles cost little (README,
   "Quantization"). The context's weights stay float32 (about 40 KiB more);
+* the patch program's output (the residual add, before depth-to-space) is quantized on the
+  uint8 pixel grid, scale 1/255 over [0, 1] (``PIXEL_GRID``): every runtime's output is then
+  rounded once, where the float pipeline rounds it (``mossnet.core.tiling.to_uint8``), instead
+  of twice. Observed, its range was [-0.28, 1.29] in steps of 1.57 levels, and that second
+  rounding was a per-channel error on flat colours (a sub-pixel grid, issue 20);
 * with ``float_modulation`` off (the recipe before issue 20), the modulation input of the
   patch program is quantized once and its slices share that quantization
   (``_share_modulation``): left to XNNPACK's patterns, every slice gets its own scale, and
@@ -43,6 +48,7 @@ from torchao.quantization.pt2e import (
     MovingAverageMinMaxObserver,
 )
 from torchao.quantization.pt2e.quantizer import (
+    FixedQParamsQuantizationSpec,
     QuantizationAnnotation,
     Quantizer,
     SharedQuantizationSpec,
@@ -64,13 +70,18 @@ ACTIVATION_QRANGE = (-128, 127)
 EPS = 2 ** -12
 # Bump when the recipe's meaning changes: pipelines and artifacts built with another version
 # are stale (``targets.store``) and get rebuilt.
-RECIPE_VERSION = 3
+RECIPE_VERSION = 4
 # The post-training steps PTQ runs by default (``quantize.ptq``; each has a --no-... flag), in
 # this order: the float modulation path (the quantizer's, see the module docstring; QAT uses it
-# too), cross-layer equalization of the float model (``quantize.equalize``), learned
-# rounding of the int8 weights (``quantize.adaround``), empirical bias correction of every
-# convolution against float (``quantize.correction``). Chosen by measurement (README).
-DEFAULT_STEPS = {"float_modulation": True, "cle": False, "adaround": True, "bias_correction": True}
+# too), cross-layer equalization of the float model and activation equalization on the
+# calibration tiles (both ``quantize.equalize``), learned rounding of the int8 weights
+# (``quantize.adaround``), empirical bias correction of every convolution against float
+# (``quantize.correction``). Chosen by measurement (README).
+DEFAULT_STEPS = {"float_modulation": True, "cle": False, "act_equalization": True, "adaround": True,
+                 "bias_correction": True}
+# The patch program's output on the uint8 pixel grid: (q + 128) / 255 for q in [-128, 127].
+PIXEL_GRID = FixedQParamsQuantizationSpec(dtype=torch.int8, scale=1 / 255, zero_point=-128,
+                                          quant_min=-128, quant_max=127, qscheme=torch.per_tensor_affine)
 TOOLKIT = ("torch", "torchao", "executorch")  # whose versions a pipeline records
 
 
@@ -117,6 +128,7 @@ class RecipeQuantizer(Quantizer):
         inputs = [n for n in model.graph.nodes if n.op == "placeholder" and n.name == MODULATION_INPUT]
         if not inputs:  # the context program
             return model
+        _output_on_pixel_grid(model)
         if self.float_modulation:  # the FiLM ops (scale, shift, ReLU) take the float modulation
             _unannotate_from([user for piece in inputs[0].users for user in piece.users])
         else:
@@ -137,6 +149,21 @@ class RecipeQuantizer(Quantizer):
                 _annotated=True)
             for user in consumers:
                 user.meta[ANNOTATION_KEY].input_qspec_map[piece] = SharedQuantizationSpec(piece)
+
+
+PASS_THROUGH = (torch.ops.aten.pixel_shuffle.default,)  # ops whose output shares their input's range
+
+
+def _output_on_pixel_grid(model: torch.fx.GraphModule) -> None:
+    """The op that makes the patch program's output (through depth-to-space) quantizes it on
+    ``PIXEL_GRID``; left alone when it is float (a ``keep_float`` tail)."""
+    (out,) = [n for n in model.graph.nodes if n.op == "output"]
+    node = out.args[0][0] if isinstance(out.args[0], (tuple, list)) else out.args[0]
+    while node.target in PASS_THROUGH:
+        node = node.args[0]
+    annotation = node.meta.get(ANNOTATION_KEY)
+    if annotation is not None and annotation.output_qspec is not None:
+        annotation.output_qspec = PIXEL_GRID
 
 
 def _in_module(node: torch.fx.Node, names: tuple[str, ...]) -> bool:

@@ -1,6 +1,6 @@
 """The PTQ recipe's steps in order, shared by ``quantize.ptq``, the ablation table and the
 per-layer sensitivity: the float modulation path (a choice of the quantizer), cross-layer
-equalization of the float model, observers and calibration, convert, learned rounding, bias
+and activation equalization of the float model, observers and calibration, convert, learned rounding, bias
 correction (``quantize.recipe.DEFAULT_STEPS``)."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from tqdm import tqdm
 
 from .adaround import adaround
 from .correction import bias_correction
-from .equalize import equalize
+from .equalize import equalize, equalize_activations
 from .program import QuantizedPipeline, calibrate, convert, prepare
 from .recipe import DEFAULT_OBSERVER, DEFAULT_STEPS, make_quantizer
 
@@ -23,6 +23,8 @@ def build_pipeline(model, tiling, calib, observer: str = DEFAULT_OBSERVER, float
     details = {}
     if steps["cle"]:  # on the float model, before the observers: the function is unchanged
         model, details["cle"] = equalize(model)
+    if steps["act_equalization"]:  # the same, from the activations' ranges on the calibration tiles
+        model, details["act_equalization"] = equalize_activations(model, tiling, calib)
     quantizer = quantizer or make_quantizer(observer=observer, float_modules=float_modules,
                                             float_modulation=steps["float_modulation"])
     ctx, patch = prepare(model, tiling, quantizer)
