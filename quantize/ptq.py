@@ -3,7 +3,8 @@
 Calibrates both programs of the tiled pipeline (context, patch upscaler) on real images cut
 the way the pipeline cuts them (``quantize.calibration``: scales, crops, flips, dark and vivid
 versions), converts them with the shared recipe (``quantize.recipe``; the context program and
-the FiLM modulation stay float, ``--[no-]float-modulation``), then learns the int8
+the FiLM modulation stay float, ``--[no-]float-modulation``; the output is quantized on the
+uint8 pixel grid, ``--[no-]pixel-grid-output``), then learns the int8
 weights' rounding (``--[no-]adaround``) and corrects the biases against float
 (``--[no-]bias-correction``); ``--[no-]cle`` equalizes the float weights first (off by
 default), ``--[no-]act-equalization`` the activations' per-channel ranges (on). Writes a
@@ -50,6 +51,7 @@ class PTQOptions(QuantizeOptions):
     float_layers: int = 0  # keep the N most sensitive layers in float
     keep_float: tuple[str, ...] = ()  # keep these layers in float
     float_modulation: bool = DEFAULT_STEPS["float_modulation"]  # quantize.recipe
+    pixel_grid_output: bool = DEFAULT_STEPS["pixel_grid_output"]  # quantize.recipe
     cle: bool = DEFAULT_STEPS["cle"]  # quantize.equalize
     act_equalization: bool = DEFAULT_STEPS["act_equalization"]  # quantize.equalize
     adaround: bool = DEFAULT_STEPS["adaround"]  # quantize.adaround
@@ -90,6 +92,7 @@ def quantize_ptq(opts: PTQOptions) -> tuple[Path, dict]:
 
 STEP_HELP = {
     "float_modulation": "float context program and FiLM scale/shift; off: int8, one shared range (quantize.recipe)",
+    "pixel_grid_output": "the patch program's output quantized on the uint8 pixel grid (quantize.recipe)",
     "cle": "cross-layer equalization of the float weights (quantize.equalize)",
     "act_equalization": "per-channel equalization of the activations' ranges on the calibration tiles "
                         "(quantize.equalize)",

@@ -56,8 +56,9 @@ from .calibration import calibration_files, calibration_set
 from .program import QuantizedPipeline, calibrate, convert, prepare
 from .recipe import DEFAULT_STEPS, make_quantizer
 
-# what the recipe records for QAT: the float modulation path, no post-training steps
-QAT_STEPS = dict(dict.fromkeys(DEFAULT_STEPS, False), float_modulation=True)
+# what the recipe records for QAT: the quantizer's steps (float modulation path, output on the
+# pixel grid), no post-training steps
+QAT_STEPS = dict(dict.fromkeys(DEFAULT_STEPS, False), float_modulation=True, pixel_grid_output=True)
 
 
 @dataclass

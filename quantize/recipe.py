@@ -20,7 +20,7 @@
   to the float model's, the loss on every set shrinks, and the tiles cost little (README,
   "Quantization"). The context's weights stay float32 (about 40 KiB more);
 * the patch program's output (the residual add, before depth-to-space) is quantized on the
-  uint8 pixel grid, scale 1/255 over [0, 1] (``PIXEL_GRID``): every runtime's output is then
+  uint8 pixel grid (``pixel_grid_output``, on by default, QAT too), scale 1/255 over [0, 1] (``PIXEL_GRID``): every runtime's output is then
   rounded once, where the float pipeline rounds it (``mossnet.core.tiling.to_uint8``), instead
   of twice. Observed, its range was [-0.28, 1.29] in steps of 1.57 levels, and that second
   rounding was a per-channel error on flat colours (a sub-pixel grid, issue 20);
@@ -72,13 +72,13 @@ EPS = 2 ** -12
 # are stale (``targets.store``) and get rebuilt.
 RECIPE_VERSION = 4
 # The post-training steps PTQ runs by default (``quantize.ptq``; each has a --no-... flag), in
-# this order: the float modulation path (the quantizer's, see the module docstring; QAT uses it
-# too), cross-layer equalization of the float model and activation equalization on the
+# this order: the float modulation path and the output on the pixel grid (both the quantizer's,
+# see the module docstring; QAT uses them too), cross-layer equalization of the float model and activation equalization on the
 # calibration tiles (both ``quantize.equalize``), learned rounding of the int8 weights
 # (``quantize.adaround``), empirical bias correction of every convolution against float
 # (``quantize.correction``). Chosen by measurement (README).
-DEFAULT_STEPS = {"float_modulation": True, "cle": False, "act_equalization": True, "adaround": True,
-                 "bias_correction": True}
+DEFAULT_STEPS = {"float_modulation": True, "pixel_grid_output": True, "cle": False, "act_equalization": True,
+                 "adaround": True, "bias_correction": True}
 # The patch program's output on the uint8 pixel grid: (q + 128) / 255 for q in [-128, 127].
 PIXEL_GRID = FixedQParamsQuantizationSpec(dtype=torch.int8, scale=1 / 255, zero_point=-128,
                                           quant_min=-128, quant_max=127, qscheme=torch.per_tensor_affine)
@@ -105,9 +105,10 @@ class RecipeQuantizer(Quantizer):
     float or shared (see the module docstring)."""
 
     def __init__(self, inner: XNNPACKQuantizer, spec, float_modules: tuple[str, ...] = (),
-                 only_modules: tuple[str, ...] = (), float_modulation: bool = True):
+                 only_modules: tuple[str, ...] = (), float_modulation: bool = True, pixel_grid_output: bool = True):
         super().__init__()
         self.inner, self.spec, self.float_modulation = inner, spec, float_modulation
+        self.pixel_grid_output = pixel_grid_output
         floats = (FLOAT_CONTEXT if float_modulation else ()) + tuple(float_modules)
         self.float_modules = tuple(program_module_name(m) for m in floats)
         self.only_modules = tuple(program_module_name(m) for m in only_modules)
@@ -128,7 +129,8 @@ class RecipeQuantizer(Quantizer):
         inputs = [n for n in model.graph.nodes if n.op == "placeholder" and n.name == MODULATION_INPUT]
         if not inputs:  # the context program
             return model
-        _output_on_pixel_grid(model)
+        if self.pixel_grid_output:
+            _output_on_pixel_grid(model)
         if self.float_modulation:  # the FiLM ops (scale, shift, ReLU) take the float modulation
             _unannotate_from([user for piece in inputs[0].users for user in piece.users])
         else:
@@ -197,20 +199,22 @@ CONVOLUTIONS = (torch.ops.aten.conv2d.default, torch.ops.aten.linear.default)
 
 
 def make_quantizer(qat: bool = False, observer: str = DEFAULT_OBSERVER, float_modules: tuple[str, ...] = (),
-                   float_modulation: bool = DEFAULT_STEPS["float_modulation"]) -> Quantizer:
+                   float_modulation: bool = DEFAULT_STEPS["float_modulation"],
+                   pixel_grid_output: bool = DEFAULT_STEPS["pixel_grid_output"]) -> Quantizer:
     """The quantizer; ``float_modules`` (model module names, e.g. ``upscaler.tail``) stay float
-    (``keep_float``); ``float_modulation``: see the module docstring."""
+    (``keep_float``); ``float_modulation``, ``pixel_grid_output``: see the module docstring."""
     config = quantization_config(qat, observer)
     return RecipeQuantizer(XNNPACKQuantizer().set_global(config), config.input_activation, float_modules,
-                           float_modulation=float_modulation)
+                           float_modulation=float_modulation, pixel_grid_output=pixel_grid_output)
 
 
 def single_layer_quantizer(layer: str, observer: str = DEFAULT_OBSERVER,
-                           float_modulation: bool = DEFAULT_STEPS["float_modulation"]) -> Quantizer:
+                           float_modulation: bool = DEFAULT_STEPS["float_modulation"],
+                           pixel_grid_output: bool = DEFAULT_STEPS["pixel_grid_output"]) -> Quantizer:
     """Quantizes only ``layer`` (for the sensitivity analysis)."""
     config = quantization_config(False, observer)
     return RecipeQuantizer(XNNPACKQuantizer().set_global(config), config.input_activation, only_modules=(layer,),
-                           float_modulation=float_modulation)
+                           float_modulation=float_modulation, pixel_grid_output=pixel_grid_output)
 
 
 def in_float(layer: str, float_modules: tuple[str, ...] = (),

@@ -38,7 +38,7 @@ def layer_sensitivity(model: MossNet, tiling: TilingConfig, calib: list[Calibrat
     base = mean_y_psnr(lambda lr: upscale_with_model(model, lr, tiling), pairs, tiling.scale)
     rows, steps = [], dict(DEFAULT_STEPS, **(steps or {}))
     for layer in tqdm(quantizable_layers(model, steps["float_modulation"]), desc="sensitivity", disable=not progress):
-        quantizer = single_layer_quantizer(layer, observer, steps["float_modulation"])
+        quantizer = single_layer_quantizer(layer, observer, steps["float_modulation"], steps["pixel_grid_output"])
         pipe, _ = build_pipeline(model, tiling, calib, steps=steps, quantizer=quantizer)
         rows.append({"layer": layer, "psnr_drop": base - mean_y_psnr(pipe.upscale, pairs, tiling.scale)})
     return sorted(rows, key=lambda r: -r["psnr_drop"])

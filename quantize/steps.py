@@ -26,7 +26,8 @@ def build_pipeline(model, tiling, calib, observer: str = DEFAULT_OBSERVER, float
     if steps["act_equalization"]:  # the same, from the activations' ranges on the calibration tiles
         model, details["act_equalization"] = equalize_activations(model, tiling, calib)
     quantizer = quantizer or make_quantizer(observer=observer, float_modules=float_modules,
-                                            float_modulation=steps["float_modulation"])
+                                            float_modulation=steps["float_modulation"],
+                                            pixel_grid_output=steps["pixel_grid_output"])
     ctx, patch = prepare(model, tiling, quantizer)
     calibrate(model, ctx, patch, calib, progress=lambda it: tqdm(it, desc="calibrating", unit="image",
                                                                  disable=not progress))
