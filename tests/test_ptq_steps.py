@@ -1,7 +1,8 @@
 """Issue 20's post-training steps: each can be switched off, and when on it changes exactly
-what it claims to (CLE: the float weights of its pairs, not the function; learned rounding:
-the int8 weights, nothing else; bias correction: the biases, nothing else). And the grid
-metric and the int8 flat check that found the sub-pixel grid."""
+what it claims to (CLE and activation equalization: the float weights of their pairs, not the
+function; the output on the pixel grid: the output's range; learned rounding: the int8
+weights, nothing else; bias correction: the biases, nothing else). And the grid metric and the
+int8 flat check that found the sub-pixel grid."""
 import copy
 
 import numpy as np
@@ -16,9 +17,9 @@ from quantize import ptq
 from quantize.adaround import adaround, attr
 from quantize.calibration import TONES, calibration_set, default_calibration_files, describe
 from quantize.correction import bias_correction, conv_sites
-from quantize.equalize import equalization_pairs, equalize
+from quantize.equalize import activation_ranges, equalization_pairs, equalize, equalize_activations, film_blocks
 from quantize.program import calibrate, convert, prepare
-from quantize.recipe import DEFAULT_STEPS, make_quantizer
+from quantize.recipe import DEFAULT_STEPS, PIXEL_GRID, make_quantizer
 
 Q = torch.ops.quantized_decomposed
 
@@ -116,6 +117,55 @@ def test_cle_keeps_the_function_and_changes_only_its_pairs(model):
     r1 = mods["upscaler.dec.0.0.conv"].weight.abs().amax(dim=(1, 2, 3))  # the last pair of its chain
     r2 = mods["upscaler.tail"].weight.abs().amax(dim=(0, 2, 3))
     assert torch.allclose(r1, r2, rtol=1e-4)
+
+
+# -- activation equalization ---------------------------------------------------------------------
+
+def test_activation_equalization_keeps_the_function_and_evens_out_the_ranges(model):
+    tiling = model_tiling(model)
+    calib = calibration_set(default_calibration_files(), tiling, 12)
+    eq, report = equalize_activations(model, tiling, calib)
+    assert report and max(report.values()) > 2  # XS's FiLM inputs span 4 to 40: it did scale
+    lr, thumb = torch.rand(2, 3, 40, 40), torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(model(lr, thumb), eq(lr, thumb), atol=1e-4)
+    blocks = film_blocks(model)
+    touched = ({f"{b}.conv" for b in blocks} | {name for pair in equalization_pairs(model) for name in pair[:2]
+                                                if name.startswith("upscaler.")} | {"context.film"})
+    before, after = dict(model.named_parameters()), dict(eq.named_parameters())
+    moved = {n.rsplit(".", 1)[0] for n in before if not torch.equal(before[n], after[n])}
+    assert moved and moved <= touched
+    assert "upscaler.head" not in moved and "upscaler.up.0" in moved  # skip producer untouched; a consumer
+    # on the same tiles, every live channel of an equalized tensor now spans the same range
+    ranges = activation_ranges(eq, tiling, calib)
+    for name in [f"{b}.conv" for b in blocks] + [b for b in blocks if b != blocks[-1] or "upscaler.tail" in touched]:
+        r = ranges[name][ranges[name] > 1e-6]
+        assert float(r.min() / r.max()) > 0.99, name
+    old = activation_ranges(model, tiling, calib)["upscaler.mid.0.conv"]
+    assert float(old.min() / old.max()) < 0.5  # and before, they did not
+
+
+# -- the output on the pixel grid ---------------------------------------------------------------
+
+@pytest.mark.parametrize("on", [True, False])
+def test_output_on_the_pixel_grid(model, on):
+    """On: the op whose output the program returns (through depth-to-space) quantizes it with
+    scale 1/255 over [0, 1], exactly uint8's levels; off: with the range its observer saw."""
+    tiling = model_tiling(model)
+    calib = calibration_set(default_calibration_files(), tiling, 4)
+    ctx, patch = prepare(model, tiling, make_quantizer(pixel_grid_output=on))
+    calibrate(model, ctx, patch, calib)
+    patch = convert(patch)
+    (out,) = [n for n in patch.graph.nodes if n.op == "output"]
+    node = out.args[0][0]
+    while node.target != Q.dequantize_per_tensor.default:
+        node = node.args[0]
+    scale, zero_point = node.args[1:3]
+    if on:
+        assert (PIXEL_GRID.scale, PIXEL_GRID.zero_point) == (1 / 255, -128)
+        assert (scale, zero_point) == (pytest.approx(1 / 255, rel=1e-6), -128)  # stored as float32
+    else:
+        assert abs(scale - 1 / 255) > 1e-5
 
 
 # -- learned rounding ---------------------------------------------------------------------------
@@ -224,7 +274,7 @@ def test_each_step_has_a_switch():
         flag = step.replace("_", "-")
         assert ptq.options([f"--no-{flag}"]).steps() == dict(DEFAULT_STEPS, **{step: False})
         assert ptq.options([f"--{flag}"]).steps() == dict(DEFAULT_STEPS, **{step: True})
-    off = ptq.options(["--no-float-modulation", "--no-cle", "--no-adaround", "--no-bias-correction"]).steps()
+    off = ptq.options([f"--no-{step.replace('_', '-')}" for step in DEFAULT_STEPS]).steps()
     assert not any(off.values())
 
 
