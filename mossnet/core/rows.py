@@ -51,7 +51,13 @@ class BandWindow:
             self._held.append((y, band))
             self._end = y + len(band)
         parts = [b[max(0, lo - y):hi - y] for y, b in self._held if y < hi]
-        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+        if len(parts) == 1:
+            return parts[0]
+        rows = np.concatenate(parts)
+        # hold the copy instead of the bands it came from (and the part of the last one below hi)
+        y, last = self._held[-1]
+        self._held = [(lo, rows)] + ([(hi, last[hi - y:])] if y + len(last) > hi else [])
+        return rows
 
 
 def as_rows(image):
