@@ -69,6 +69,24 @@ def test_image_reader_only_raises_user_errors(fmt, edits, cut, tmp_path):
 
 
 @FUZZ
+@given(edits=st.lists(st.tuples(st.integers(0, 10 ** 6), st.integers(0, 255)), max_size=4),
+       cut=st.one_of(st.none(), st.integers(0, 10 ** 6)))
+def test_streamed_png_reader_only_raises_user_errors(edits, cut, tmp_path, monkeypatch):
+    """The band-at-a-time PNG reader (``load_image(stream=True)``) finds bad data only as its
+    rows are read: that must be a ``UserError`` too, and the rows it gives must be whole."""
+    import mossnet.core.image_io as image_io
+    monkeypatch.setattr(image_io, "STREAM_PIXELS", 1)
+    path = tmp_path / "x.png"
+    path.write_bytes(mutate(IMAGES["PNG"], edits, cut))
+    try:
+        loaded = load_image(path, stream=True)
+        rgb = loaded.rgb if isinstance(loaded.rgb, np.ndarray) else loaded.rgb.window().rows(0, loaded.rgb.shape[0])
+    except UserError:
+        return
+    assert rgb.dtype == np.uint8 and rgb.shape == loaded.rgb.shape
+
+
+@FUZZ
 @given(data=st.binary(max_size=300))
 def test_image_reader_on_arbitrary_bytes(data, tmp_path):
     path = tmp_path / "x.png"

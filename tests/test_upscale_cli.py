@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from mossnet import upscale
+from mossnet.core import image_io
 from mossnet.core.checkpoint import DEFAULT_CHECKPOINT, save_checkpoint
 
 from conftest import ROOT, random_model
@@ -91,6 +92,21 @@ def test_truncated_and_non_images(tmp_path, capsys, ckpt):
     assert_refused(capsys, out, tmp_path / "cut.png", out, "--ckpt", ckpt, match="truncated")
     assert_refused(capsys, out, tmp_path / "text.png", out, "--ckpt", ckpt, match="not an image")
     assert_refused(capsys, out, tmp_path / "none.png", out, "--ckpt", ckpt, match="no such file")
+
+
+def test_corrupt_data_in_a_streamed_png_leaves_no_output(tmp_path, capsys, ckpt, monkeypatch):
+    """A PNG whose chunks are whole but whose image data stops early is decoded as the tiles
+    run (mossnet.core.png_reader): the error is still one line, and no output is left."""
+    monkeypatch.setattr(image_io, "STREAM_PIXELS", 1)
+    Image.fromarray(photo(64, 64)).save(tmp_path / "full.png")
+    data = (tmp_path / "full.png").read_bytes()
+    n = struct.unpack(">I", data[33:37])[0]
+    assert data[37:41] == b"IDAT"
+    body = data[41:41 + n][: n // 2]
+    short = data[:33] + struct.pack(">I", len(body)) + b"IDAT" + body + struct.pack(">I", zlib.crc32(b"IDAT" + body))
+    (tmp_path / "short.png").write_bytes(short + data[41 + n + 4:])
+    out = tmp_path / "out.png"
+    assert_refused(capsys, out, tmp_path / "short.png", out, "--ckpt", ckpt, match="unreadable or truncated")
 
 
 def png_header_only(width, height):

@@ -17,6 +17,11 @@ class UserError(ValueError):
     """A one-line, user-facing problem (bad input file, flag, checkpoint or artifact)."""
 
 
+class ImageError(UserError):
+    """A one-line, user-facing problem with an input or output image (``mossnet.core.image_io``
+    re-exports it; here so that the PNG reader below it can raise it too)."""
+
+
 class FlagError(UserError):
     """A flag's value that only the model or data can show to be wrong (``--patch 33`` for a
     model aligned to 2): reported like an argument error, as one line naming the flag."""

@@ -14,26 +14,27 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from mossnet.core.atomic import atomic_write
-from mossnet.core.errors import UserError, one_line
+from mossnet.core.errors import ImageError, one_line
 from mossnet.core.png import write_png
+from mossnet.core.png_reader import PNGRows, open_rows
 
-__all__ = ["atomic_write"]  # re-exported: writers elsewhere import it from here
+__all__ = ["atomic_write", "ImageError"]  # re-exported: callers elsewhere import them from here
 
 # load_image checks the size itself (with a clear message) before decoding anything.
 Image.MAX_IMAGE_PIXELS = None
 
 # Inputs above this many pixels are refused (x4 output of 16 MP is 256 MP, about 0.8 GB).
 DEFAULT_MAX_PIXELS = 16_000_000
+# load_image(stream=True) reads PNG inputs from this size on a band of rows at a time: twice
+# (thumbnail, tiles), about 25 ms a megapixel more than one whole decode on the benchmark
+# machine; below it the whole input (under 3 MB) costs less than that time.
+STREAM_PIXELS = 1_000_000
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}  # read and written
-
-
-class ImageError(UserError):
-    """A one-line, user-facing problem with an input or output image."""
 
 
 @dataclass
 class LoadedImage:
-    rgb: np.ndarray  # HxWx3 uint8
+    rgb: np.ndarray | PNGRows  # HxWx3 uint8; with load_image(stream=True) maybe rows read as needed
     alpha: np.ndarray | None  # HxW uint8, when the input had transparency
     grayscale: bool  # the input had no colour: write the result back as grayscale
     frames: int = 1  # an animation's frame count: only the first frame is read (callers say so)
@@ -49,7 +50,10 @@ def _to_8bit(img: Image.Image) -> Image.Image:
     return Image.fromarray(np.floor(arr + 0.5).astype(np.uint8), mode="L")
 
 
-def load_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
+def load_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS, stream: bool = False) -> LoadedImage:
+    """The image as 8-bit RGB (``from_pil``), upright. With ``stream``, a plain 8-bit RGB or
+    grey PNG of ``STREAM_PIXELS`` or more is not decoded here: ``rgb`` is a ``PNGRows`` that the
+    tiling driver reads a band at a time (``mossnet.core.png_reader``), so it is never held whole."""
     path = Path(path)
     if path.is_dir():
         raise ImageError(f"{path}: is a directory, not an image file")
@@ -62,8 +66,11 @@ def load_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
             if w * h > max_pixels:
                 raise ImageError(f"{path}: {w}x{h} is {w * h / 1e6:.1f} MP, over the limit of "
                                  f"{max_pixels / 1e6:.1f} MP (raise it with --max-pixels)")
+            if stream and w * h >= STREAM_PIXELS and img.format == "PNG" and (rows := open_rows(path)) is not None:
+                return LoadedImage(rgb=rows, alpha=None, grayscale=rows.grayscale)
             img.load()
-            img = ImageOps.exif_transpose(img)
+            ImageOps.exif_transpose(img, in_place=True)  # not a copy of the whole image
+            loaded = from_pil(img, str(path))  # inside: closing the file drops the pixels
     except ImageError:
         raise
     except UnidentifiedImageError:
@@ -71,7 +78,6 @@ def load_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
     except (OSError, SyntaxError, ValueError, TypeError, IndexError, KeyError, struct.error, EOFError,
             MemoryError, Image.DecompressionBombError) as exc:  # what Pillow's decoders raise on bad data
         raise ImageError(f"{path}: unreadable or truncated image ({one_line(exc)})") from None
-    loaded = from_pil(img, str(path))
     loaded.frames = frames
     return loaded
 
@@ -91,10 +97,21 @@ def from_pil(img: Image.Image, name: str = "image") -> LoadedImage:
             alpha = None
     # Pillow keeps RGB at four bytes a pixel: converting an RGB image would copy it once more
     # for nothing (8 MB of peak memory for a 1920x1080 input, measured by mossnet.tools.e2e).
-    rgb = np.asarray(img if img.mode == "RGB" else img.convert("RGB")).copy()
+    rgb = rgb_array(img if img.mode == "RGB" else img.convert("RGB"))
     if rgb.size == 0:
         raise ImageError(f"{name}: image has no pixels")
     return LoadedImage(rgb=rgb, alpha=alpha, grayscale=grayscale)
+
+
+def rgb_array(img: Image.Image, band_bytes: int = 1 << 20) -> np.ndarray:
+    """An RGB Pillow image as a new HxWx3 array, a band of rows at a time: ``np.asarray``
+    of the whole goes through ``tobytes``, which holds the pixels twice more on the way."""
+    w, h = img.size
+    out = np.empty((h, w, 3), np.uint8)
+    step = max(1, band_bytes // max(1, 3 * w))
+    for y in range(0, h, step):
+        out[y:y + step] = np.asarray(img.crop((0, y, w, min(h, y + step))))
+    return out
 
 
 def check_output_path(path: str | os.PathLike) -> Path:

@@ -3,7 +3,10 @@
 Tiles arrive in row-major order and every tile of one row owns the same full-width output
 rows, so the writer keeps one strip (one tile row) and, when the next row starts, filters it,
 feeds it to one zlib stream and writes what zlib hands back as IDAT chunks. An 8K output is
-never held whole: the writer holds one strip (plus one in flight when ``background``).
+never held whole: the writer holds one strip. With ``background`` the strip before it is
+encoded in a thread while the next one fills; both live in page buffers (``mossnet.core.pages``)
+whose rows go back to the system as soon as they are compressed, and the new strip's pages
+become resident only as tiles arrive, so the two together stay close to one strip.
 
 Filter and deflate settings were chosen by measurement (``python -m mossnet.tools.png_bench``,
 on 3840x2160 upscaled photos; the table is in the README). Deflate is zlib-ng's (``zlib-ng``
@@ -30,6 +33,8 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image
 from zlib_ng import zlib_ng
+
+from mossnet.core.pages import PageBuffer
 
 DEFLATE = {"zlib-ng": zlib_ng, "zlib": zlib}  # same stream format; the stdlib's is kept for comparison
 FILTERS = {"none": 0, "sub": 1, "up": 2, "average": 3, "paeth": 4}
@@ -109,6 +114,8 @@ class PNGStripWriter:
         self._strip: np.ndarray | None = None
         self.rows_written = 0  # rows handed to the encoder
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="png") if background else None
+        self._buffers: list[PageBuffer | None] = [None, None]  # background: strips alternate between two
+        self._buffer: PageBuffer | None = None  # the current strip's
         self._pending: Future | None = None
         self._closed = False
         file.write(SIGNATURE + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, self.color_type, 0, 0, 0)))
@@ -123,28 +130,40 @@ class PNGStripWriter:
                 raise ValueError(f"rows {rows[0]}..{rows[1]} arrived out of order "
                                  f"(next expected {self.rows_written}, height {self.height})")
             self._rows = rows
-            if self._strip is None or self._strip.shape[0] != rows[1] - rows[0] or self._pool is not None:
-                self._strip = np.empty((rows[1] - rows[0], self.width, 3), np.uint8)
+            shape = (rows[1] - rows[0], self.width, 3)
+            if self._pool is not None:
+                self._strip = self._next_buffer(shape[0] * self.width * 3).array(shape)
+            elif self._strip is None or self._strip.shape != shape:
+                self._strip = np.empty(shape, np.uint8)
         self._strip[:, xs] = block
 
     def write_rows(self, y0: int, rgb: np.ndarray) -> None:
         """Append whole rows (r x width x 3) starting at ``y0``: a full-width strip at once."""
         self[y0:y0 + rgb.shape[0], 0:self.width] = rgb
 
+    def _next_buffer(self, nbytes: int) -> PageBuffer:
+        """The buffer not in flight (``_flush`` waited for the strip that used it)."""
+        self._buffers.reverse()
+        if self._buffers[0] is None or self._buffers[0].nbytes < nbytes:
+            self._buffers[0] = PageBuffer(nbytes)
+        self._buffer = self._buffers[0]
+        return self._buffer
+
     def _flush(self) -> None:
         if self._rows is None:
             return
         y0, y1 = self._rows
-        strip, self._rows = self._strip, None
+        strip, buffer, self._rows = self._strip, self._buffer, None
         self.rows_written = y1
         if self._pool is None:
             self._encode(y0, y1, strip)
             return
         if self._pending is not None:
-            self._pending.result()  # at most one strip in flight: memory stays one strip wide
-        self._pending = self._pool.submit(self._encode, y0, y1, strip)
+            self._pending.result()  # at most one strip in flight: its buffer is free again
+        self._pending = self._pool.submit(self._encode, y0, y1, strip, buffer)
 
-    def _encode(self, y0: int, y1: int, strip: np.ndarray) -> None:
+    def _encode(self, y0: int, y1: int, strip: np.ndarray, buffer: PageBuffer | None = None) -> None:
+        """Filter and compress one strip; a page buffer's rows go back as soon as they are used."""
         if self.mode in ("L", "LA"):
             pixels = np.asarray(Image.fromarray(strip, mode="RGB").convert("L"))[..., None]
         else:
@@ -155,13 +174,21 @@ class PNGStripWriter:
                 raise ValueError(f"alpha rows {y0}..{y1} have shape {a.shape}, expected {(y1 - y0, self.width)}")
             pixels = np.concatenate([pixels, a[..., None]], axis=2)
         raw = np.ascontiguousarray(pixels).reshape(y1 - y0, self.width * self.channels)
+        in_place = buffer is not None and np.may_share_memory(raw, strip)
+        if buffer is not None and not in_place:
+            buffer.release_all()  # raw is a converted copy (L, alpha)
         step = max(1, FILTER_BYTES // raw.shape[1])  # the filters' int16 temporaries stay small
         for i in range(0, raw.shape[0], step):
-            data = self._z.compress(filter_rows(raw[i:i + step], self._prev, self.channels, self.filter))
-            self._prev = raw[i + step - 1 if i + step <= raw.shape[0] else -1]
+            end = min(i + step, raw.shape[0])
+            data = self._z.compress(filter_rows(raw[i:end], self._prev, self.channels, self.filter))
+            self._prev = raw[end - 1]
+            if in_place:  # every row above the one the next rows filter against
+                buffer.release_to((end - 1) * raw.shape[1])
             if data:
                 self._file.write(chunk(b"IDAT", data))
         self._prev = self._prev.copy()
+        if in_place:
+            buffer.release_all()
 
     def close(self) -> None:
         """Encode what is left, check every row arrived, write the end of the file."""

@@ -27,6 +27,8 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from mossnet.core.rows import as_rows
+
 # Chosen by measurement (docs/tiling.md, `python -m mossnet.tools.tiling_sweep`). The default halo
 # is not a constant: it is the model's receptive-field radius rounded up to ``align``, the
 # smallest halo for which tiling is exact.
@@ -35,6 +37,7 @@ DEFAULT_PATCH = 64
 # 0.5 GB, and no image needs a larger one to be tiled exactly (a bigger core only adds canvas).
 MAX_PATCH = 1024
 MAX_THUMB = 1024
+THUMB_ROW_BINS = 16  # make_thumbnail's float64 rows: 16 x the width x 24 bytes (0.7 MB at 1920)
 MAX_SCALE = 8  # the rules hold for any scale; MossNet models are x2 and x4
 
 
@@ -149,15 +152,17 @@ def plan_tiles(height: int, width: int, t: TilingConfig) -> list[Tile]:
     return [Tile(y, x, oy0, oy1, ox0, ox1) for (y, oy0, oy1) in rows for (x, ox0, ox1) in cols]
 
 
-def extract_patch(image: np.ndarray, tile: Tile, t: TilingConfig) -> np.ndarray:
+def extract_patch(image: np.ndarray, tile: Tile, t: TilingConfig, top: int = 0) -> np.ndarray:
     """HxWxC image -> the tile's (input_size, input_size, C) input, edges replicated (a view of
-    the image for a tile whose halo lies inside it, most of them: no gather)."""
+    the image for a tile whose halo lies inside it, most of them: no gather). ``top``: the
+    image row that ``image`` starts at, when it holds only the rows the tile reads (clamped
+    to the image, as ``upscale_tiled`` passes them): clamping inside them is the same."""
     h, w = image.shape[:2]
-    y0, x0, n = tile.y - t.halo, tile.x - t.halo, t.patch + 2 * t.halo
+    y0, x0, n = tile.y - t.halo - top, tile.x - t.halo, t.patch + 2 * t.halo
     if y0 >= 0 and x0 >= 0 and y0 + n <= h and x0 + n <= w:
         return image[y0:y0 + n, x0:x0 + n]
-    ys = np.clip(np.arange(tile.y - t.halo, tile.y + t.patch + t.halo), 0, h - 1)
-    xs = np.clip(np.arange(tile.x - t.halo, tile.x + t.patch + t.halo), 0, w - 1)
+    ys = np.clip(np.arange(y0, y0 + n), 0, h - 1)
+    xs = np.clip(np.arange(x0, x0 + n), 0, w - 1)
     return image[ys][:, xs]
 
 
@@ -173,15 +178,21 @@ def adaptive_pool_axis(a: np.ndarray, out: int, axis: int,
     return np.stack(bins, axis=axis)
 
 
-def make_thumbnail(image: np.ndarray, t: TilingConfig) -> np.ndarray:
-    """HxWx3 uint8 -> (1, 3, thumb, thumb) float32 in [0, 1] (rule 5).
+def make_thumbnail(image, t: TilingConfig) -> np.ndarray:
+    """HxWx3 uint8 (an array or a row source, ``mossnet.core.rows``) -> (1, 3, thumb, thumb)
+    float32 in [0, 1] (rule 5).
 
     Bit-identical to pooling ``image.astype(float64) / 255`` but without that copy, which is
     8x the image (50 MB for a 1920x1080 input, 384 MB at 16 MP) and made tiled memory grow
-    with the image size (``python -m mossnet.tools.bench``)."""
-    a = adaptive_pool_axis(image, t.thumb, axis=0, convert=lambda b: b.astype(np.float64) / 255.0)
-    a = adaptive_pool_axis(a, t.thumb, axis=1)
-    return np.ascontiguousarray(a.transpose(2, 0, 1)[None], dtype=np.float32)
+    with the image size (``python -m mossnet.tools.bench``): rows are converted one bin at a
+    time, read in order, so a row source is read once and never held whole."""
+    src = as_rows(image)
+    n, window, pooled = src.shape[0], src.window(), []
+    for g in range(0, t.thumb, THUMB_ROW_BINS):  # a few row bins at a time: their float64 rows stay small
+        a = np.stack([(window.rows(i * n // t.thumb, -(-(i + 1) * n // t.thumb)).astype(np.float64) / 255.0)
+                      .mean(axis=0) for i in range(g, min(g + THUMB_ROW_BINS, t.thumb))], axis=0)
+        pooled.append(adaptive_pool_axis(a, t.thumb, axis=1))
+    return np.ascontiguousarray(np.concatenate(pooled).transpose(2, 0, 1)[None], dtype=np.float32)
 
 
 def to_model_input(patch_hwc: np.ndarray) -> np.ndarray:
@@ -224,10 +235,11 @@ ContextFn = Callable[[np.ndarray], np.ndarray]
 PatchFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
-def upscale_tiled(image: np.ndarray, context_fn: ContextFn, patch_fn: PatchFn, t: TilingConfig,
+def upscale_tiled(image, context_fn: ContextFn, patch_fn: PatchFn, t: TilingConfig,
                   progress: Callable[[Iterator], Iterator] | None = None,
                   as_float: bool = False, out=None) -> np.ndarray:
-    """Upscale an HxWx3 uint8 image with the two fixed-shape programs.
+    """Upscale an HxWx3 uint8 image (an array, or a row source: ``mossnet.core.rows``) with
+    the two fixed-shape programs.
 
     ``context_fn(thumb)`` -> modulation; ``patch_fn(patch, modulation)`` -> (1, 3, s*P, s*P)
     float output of the tile's core. Only one tile's tensors are alive at a time. The result
@@ -236,14 +248,19 @@ def upscale_tiled(image: np.ndarray, context_fn: ContextFn, patch_fn: PatchFn, t
     ``out`` receives the result instead of a new array: anything that takes numpy slice
     assignment ``out[y0:y1, x0:x1] = block`` (a np.memmap, or a writer that streams finished
     tile rows to disk so memory stays flat; tiles arrive in row-major order)."""
-    h, w = image.shape[:2]
+    src = as_rows(image)
+    h, w = src.shape[:2]
     s = t.scale
-    modulation = context_fn(make_thumbnail(image, t))
+    modulation = context_fn(make_thumbnail(src, t))
     if out is None:
         out = np.empty((h * s, w * s, 3), dtype=np.float32 if as_float else np.uint8)
     tiles = plan_tiles(h, w, t)
+    window, row_y, top, rows = src.window(), None, 0, None
     for tile in (progress(tiles) if progress else tiles):
-        hr = np.asarray(patch_fn(to_model_input(extract_patch(image, tile, t)), modulation))[0]
+        if tile.y != row_y:  # a new tile row: its rows and halo, clamped to the image
+            row_y, top = tile.y, max(0, tile.y - t.halo)
+            rows = window.rows(top, min(h, tile.y + t.patch + t.halo))
+        hr = np.asarray(patch_fn(to_model_input(extract_patch(rows, tile, t, top)), modulation))[0]
         hr = hr.transpose(1, 2, 0) if as_float else to_uint8(hr)
         oy, ox = (tile.own_y0 - tile.y) * s, (tile.own_x0 - tile.x) * s
         oh, ow = (tile.own_y1 - tile.own_y0) * s, (tile.own_x1 - tile.own_x0) * s

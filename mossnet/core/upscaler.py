@@ -60,10 +60,11 @@ class Upscaler:
         """How many program calls an image of this size takes (for progress and ETA)."""
         return len(plan_tiles(height, width, self.tiling))
 
-    def upscale_rgb(self, rgb: np.ndarray, progress: Progress | None = None, out=None) -> np.ndarray:
-        """HxWx3 uint8 -> (sH)x(sW)x3 uint8. ``out``: any array-like that takes
-        ``out[y0:y1, x0:x1] = block`` (a memmap, or a writer that streams finished rows)."""
-        if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+    def upscale_rgb(self, rgb, progress: Progress | None = None, out=None) -> np.ndarray:
+        """HxWx3 uint8 (an array or a row source, ``mossnet.core.rows``) -> (sH)x(sW)x3 uint8.
+        ``out``: any array-like that takes ``out[y0:y1, x0:x1] = block`` (a memmap, or a writer
+        that streams finished rows)."""
+        if isinstance(rgb, np.ndarray) and (rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3):
             raise ImageError(f"expected an HxWx3 uint8 array, got {rgb.dtype} {rgb.shape}")
         return upscale_tiled(rgb, self.context_fn, self.patch_fn, self.tiling,
                              progress=_callback(progress), out=out)
@@ -93,7 +94,7 @@ class Upscaler:
         check_output_path(dst)
         if not overwrite and same_file(src, dst):
             raise ImageError(f"{dst}: is the input itself; choose another output (or pass --overwrite)")
-        loaded = load_image(src, max_pixels=max_pixels)
+        loaded = load_image(src, max_pixels=max_pixels, stream=True)
         if loaded.frames > 1 and notice is not None:
             notice(f"{src} is an animation of {loaded.frames} frames; upscaling its first frame only")
         self.upscale_to_file(loaded, dst, progress=progress, quality=quality)
@@ -105,8 +106,10 @@ class Upscaler:
         """Upscale a loaded image and write it atomically to ``dst``.
 
         PNG is streamed: each finished tile row is filtered and compressed (in a background
-        thread while the next row computes, unless ``background`` is False: about 25 MB less
-        peak memory, no overlap), so the output is never held whole. Other formats
+        thread while the next row computes, unless ``background`` is False: no overlap, and
+        only one strip and the encoder's buffers in this thread), so the output is never held
+        whole. An ``image`` whose ``rgb`` is a row source (``load_image(stream=True)``) is read
+        as the tiles need it. Other formats
         are encoded whole by Pillow: in ``encoder`` when given (the returned future finishes
         the write; the caller may start the next image meanwhile), else here."""
         dst = check_output_path(dst)

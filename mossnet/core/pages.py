@@ -1,0 +1,45 @@
+"""Memory whose pages go back to the operating system as soon as what they held is used.
+
+The streaming PNG writer fills one strip of output rows while the strip before it is encoded
+in the background. Freed with ``free``, a strip stays resident (the allocator keeps it), so
+both strips count in full. Here a strip lives in an anonymous mapping: a page becomes resident
+when a tile first writes to it, and the encoder hands each run of rows back
+(``madvise(MADV_DONTNEED)``) as soon as it has compressed them, so the two strips together
+stay close to one. Where ``madvise`` is missing (Windows) nothing is handed back."""
+from __future__ import annotations
+
+import mmap
+
+import numpy as np
+
+PAGE = mmap.PAGESIZE
+CAN_RELEASE = hasattr(mmap.mmap, "madvise") and hasattr(mmap, "MADV_DONTNEED")
+# Private, not Python's default shared mapping: a shared page handed back stays in the system's
+# shared memory (only this process's count of it drops); a private one is freed.
+PRIVATE = {"flags": mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS} if hasattr(mmap, "MAP_ANONYMOUS") else {}
+
+
+class PageBuffer:
+    """``nbytes`` of zeroed anonymous memory; ``array(shape)`` views it, ``release_to(n)``
+    hands back the whole pages below byte ``n`` not handed back yet, ``release_all()`` all."""
+
+    def __init__(self, nbytes: int):
+        self.nbytes = nbytes
+        self._map = mmap.mmap(-1, max(nbytes, 1), **PRIVATE)
+        self._released = 0  # bytes below this went back (a multiple of PAGE)
+
+    def array(self, shape: tuple[int, ...]) -> np.ndarray:
+        """A uint8 view of the first bytes; writing to it makes their pages resident again."""
+        self._released = 0
+        return np.frombuffer(self._map, np.uint8, int(np.prod(shape))).reshape(shape)
+
+    def release_to(self, stop: int) -> None:
+        self._release(min(stop // PAGE * PAGE, len(self._map)))
+
+    def release_all(self) -> None:
+        self._release(len(self._map))  # the kernel rounds the last page up
+
+    def _release(self, stop: int) -> None:
+        if CAN_RELEASE and stop > self._released:
+            self._map.madvise(mmap.MADV_DONTNEED, self._released, stop - self._released)
+        self._released = max(self._released, stop)
