@@ -64,15 +64,16 @@ def check_flatness_record(manifest, programs):
     recorded = manifest["flat_check"]
     tiling = model_tiling(load_model(DEFAULT_CHECKPOINT)[0])
     assert flatness(*programs, tiling) == recorded
-    # issue 20's targets on flat colours (2 levels, grid <= 0.15) are not met: the bounds are a
-    # little above the default recipe's figures (flats 4 levels and a 1.5-level grid, gradient
-    # 0.18; before issue 20: 6 levels, a 3-level grid, gradient 1.2), so a regression fails
+    # issue 20's targets: flats within 2 levels and the gradient's grid <= 0.15 are held as they
+    # are (the default recipe: 1 level, 0.09); the flats' grid target (0.15) is not met, so its
+    # bound is a little above the recipe's 0.53 (before issue 20: 6 levels, a 3-level grid on
+    # flats, 1.2 on the gradient), and a regression fails
     assert recorded["flat_worst_levels"] <= INT8_BOUNDS["flat_worst_levels"]
     for key in ("flat_grid_levels", "gradient_grid_levels", "photo_grid_levels"):
         assert recorded[key] <= INT8_BOUNDS[key], (key, recorded[key])
 
 
-INT8_BOUNDS = {"flat_worst_levels": 4, "flat_grid_levels": 2.0, "gradient_grid_levels": 0.3, "photo_grid_levels": 0.6}
+INT8_BOUNDS = {"flat_worst_levels": 2, "flat_grid_levels": 0.8, "gradient_grid_levels": 0.15, "photo_grid_levels": 0.6}
 
 
 def test_manifest_refusals(quantized, tmp_path):
