@@ -8,8 +8,9 @@ uint8 pixel grid, ``--[no-]pixel-grid-output``), then learns the int8
 weights' rounding (``--[no-]adaround``) and corrects the biases against float
 (``--[no-]bias-correction``); ``--[no-]cle`` equalizes the float weights first (off by
 default), ``--[no-]act-equalization`` the activations' per-channel ranges (on). Writes a
-quantized pipeline folder with a float-vs-int8 report (report.json, report.md). ``--report`` adds per-layer sensitivity (each layer quantized alone, through the
-same steps); ``--float-layers N`` keeps the N most sensitive layers in float."""
+quantized pipeline folder with a float-vs-int8 report (report.json, report.md). ``--report``
+adds per-layer sensitivity (each layer quantized alone, through the same steps);
+``--float-layers N`` keeps the N most sensitive layers in float."""
 from __future__ import annotations
 
 import argparse

@@ -20,9 +20,10 @@
   to the float model's, the loss on every set shrinks, and the tiles cost little (README,
   "Quantization"). The context's weights stay float32 (about 40 KiB more);
 * the patch program's output (the residual add, before depth-to-space) is quantized on the
-  uint8 pixel grid (``pixel_grid_output``, on by default, QAT too), scale 1/255 over [0, 1] (``PIXEL_GRID``): every runtime's output is then
-  rounded once, where the float pipeline rounds it (``mossnet.core.tiling.to_uint8``), instead
-  of twice. Observed, its range was [-0.28, 1.29] in steps of 1.57 levels, and that second
+  uint8 pixel grid, scale 1/255 over [0, 1] (``pixel_grid_output``, on by default;
+  ``PIXEL_GRID``): every runtime's output is then rounded once, where the float pipeline rounds
+  it (``mossnet.core.tiling.to_uint8``), instead of twice. (QAT's patch program keeps its
+  residual add in float, so there it has nothing to place.) Observed, its range was [-0.28, 1.29] in steps of 1.57 levels, and that second
   rounding was a per-channel error on flat colours (a sub-pixel grid, issue 20);
 * with ``float_modulation`` off (the recipe before issue 20), the modulation input of the
   patch program is quantized once and its slices share that quantization
@@ -73,10 +74,10 @@ EPS = 2 ** -12
 RECIPE_VERSION = 4
 # The post-training steps PTQ runs by default (``quantize.ptq``; each has a --no-... flag), in
 # this order: the float modulation path and the output on the pixel grid (both the quantizer's,
-# see the module docstring; QAT uses them too), cross-layer equalization of the float model and activation equalization on the
-# calibration tiles (both ``quantize.equalize``), learned rounding of the int8 weights
-# (``quantize.adaround``), empirical bias correction of every convolution against float
-# (``quantize.correction``). Chosen by measurement (README).
+# see the module docstring; QAT uses the first), cross-layer equalization of the float model
+# and activation equalization on the calibration tiles (both ``quantize.equalize``), learned
+# rounding of the int8 weights (``quantize.adaround``), empirical bias correction of every
+# convolution against float (``quantize.correction``). Chosen by measurement (README).
 DEFAULT_STEPS = {"float_modulation": True, "pixel_grid_output": True, "cle": False, "act_equalization": True,
                  "adaround": True, "bias_correction": True}
 # The patch program's output on the uint8 pixel grid: (q + 128) / 255 for q in [-128, 127].
