@@ -45,6 +45,15 @@ from mossnet.core.tiling import TilingConfig
 LIMIT = 100.0  # the largest factor activation equalization applies to a channel
 
 
+def film_blocks(model: MossNet) -> list[str]:
+    """The FiLM blocks' names in the order of the modulation vector (``modulated_widths``)."""
+    up, cfg = "upscaler", model.cfg
+    names = [f"{up}.enc.{lvl}.{i}" for lvl in range(cfg.levels - 1) for i in range(cfg.enc_blocks[lvl])]
+    names += [f"{up}.mid.{i}" for i in range(cfg.mid_blocks)]
+    names += [f"{up}.dec.{lvl}.{i}" for lvl in reversed(range(cfg.levels - 1)) for i in range(cfg.dec_blocks[lvl])]
+    return names
+
+
 def equalization_pairs(model: MossNet) -> list[tuple[str, str, int | None]]:
     """(first conv, second conv, index of the FiLM block between them or None)."""
     cfg, pairs = model.cfg, []
@@ -54,13 +63,13 @@ def equalization_pairs(model: MossNet) -> list[tuple[str, str, int | None]]:
         pairs += [(a, b, None) for a, b in itertools.pairwise(convs)]
     if cfg.levels == 2 and cfg.enc_blocks == (0,) and cfg.dec_blocks[0] >= 1 and cfg.mid_blocks >= 1:
         # the XS/S shape: down -> mid blocks -> up, and the last decoder block -> tail
-        enc_film = 0
-        mids = [f"upscaler.mid.{i}.conv" for i in range(cfg.mid_blocks)]
-        pairs.append(("upscaler.down.0", mids[0], None))
-        for i, (a, b) in enumerate(zip(mids, mids[1:] + ["upscaler.up.0"])):
-            pairs.append((a, b, enc_film + i))
-        last = cfg.dec_blocks[0] - 1
-        pairs.append((f"upscaler.dec.0.{last}.conv", "upscaler.tail", enc_film + cfg.mid_blocks + last))
+        film = film_blocks(model).index
+        mids = [f"upscaler.mid.{i}" for i in range(cfg.mid_blocks)]
+        pairs.append(("upscaler.down.0", mids[0] + ".conv", None))
+        for a, b in zip(mids, [m + ".conv" for m in mids[1:]] + ["upscaler.up.0"]):
+            pairs.append((a + ".conv", b, film(a)))
+        last = f"upscaler.dec.0.{cfg.dec_blocks[0] - 1}"
+        pairs.append((last + ".conv", "upscaler.tail", film(last)))
     return pairs
 
 
@@ -73,15 +82,6 @@ def _scale_rows(model: MossNet, block: int) -> slice:
 def _shift_rows(model: MossNet, block: int) -> slice:
     rows = _scale_rows(model, block)
     return slice(rows.stop, rows.stop + rows.stop - rows.start)
-
-
-def film_blocks(model: MossNet) -> list[str]:
-    """The FiLM blocks' names in the order of the modulation vector (``modulated_widths``)."""
-    up, cfg = "upscaler", model.cfg
-    names = [f"{up}.enc.{lvl}.{i}" for lvl in range(cfg.levels - 1) for i in range(cfg.enc_blocks[lvl])]
-    names += [f"{up}.mid.{i}" for i in range(cfg.mid_blocks)]
-    names += [f"{up}.dec.{lvl}.{i}" for lvl in reversed(range(cfg.levels - 1)) for i in range(cfg.dec_blocks[lvl])]
-    return names
 
 
 @torch.no_grad()
@@ -130,7 +130,7 @@ def activation_ranges(model: MossNet, tiling: TilingConfig, calib) -> dict[str, 
     watched = {f"{b}.conv": False for b in film_blocks(model)}
     watched |= {first.removesuffix(".conv") if film is not None else first: film is None
                 for first, _, film in equalization_pairs(model) if first.startswith("upscaler.")}
-    ranges, hooks = {}, []
+    ranges = {}
 
     def hook(name: str, relu: bool):
         def record(module, inputs, out):

@@ -136,9 +136,13 @@ def test_activation_equalization_keeps_the_function_and_evens_out_the_ranges(mod
     moved = {n.rsplit(".", 1)[0] for n in before if not torch.equal(before[n], after[n])}
     assert moved and moved <= touched
     assert "upscaler.head" not in moved and "upscaler.up.0" in moved  # skip producer untouched; a consumer
-    # on the same tiles, every live channel of an equalized tensor now spans the same range
+    # on the same tiles, every live channel of an equalized tensor now spans the same range:
+    # the FiLM inputs and the ReLU outputs that feed the next convolution of a pair
     ranges = activation_ranges(eq, tiling, calib)
-    for name in [f"{b}.conv" for b in blocks] + [b for b in blocks if b != blocks[-1] or "upscaler.tail" in touched]:
+    relu_outputs = [first.removesuffix(".conv") if film is not None else first
+                    for first, _, film in equalization_pairs(model) if first.startswith("upscaler.")]
+    assert "upscaler.down.0" in relu_outputs and blocks[-1] in relu_outputs
+    for name in [f"{b}.conv" for b in blocks] + relu_outputs:
         r = ranges[name][ranges[name] > 1e-6]
         assert float(r.min() / r.max()) > 0.99, name
     old = activation_ranges(model, tiling, calib)["upscaler.mid.0.conv"]

@@ -26,8 +26,8 @@ Image.MAX_IMAGE_PIXELS = None
 # Inputs above this many pixels are refused (x4 output of 16 MP is 256 MP, about 0.8 GB).
 DEFAULT_MAX_PIXELS = 16_000_000
 # load_image(stream=True) reads PNG inputs from this size on a band of rows at a time: twice
-# (thumbnail, tiles), about 25 ms a megapixel more than one whole decode on the benchmark
-# machine; below it the whole input (under 3 MB) costs less than that time.
+# (thumbnail, tiles), about 25 ms a megapixel more than one whole decode (timed by hand on the
+# benchmark machine); below it the whole input (under 3 MB) costs less than that time.
 STREAM_PIXELS = 1_000_000
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}  # read and written
 
