@@ -178,7 +178,8 @@ def test_help_and_bad_flags(capsys):
 
 def test_thumbnail_makes_no_float_copy_of_the_image(rng):
     """The tiled job's memory must not grow with the image: the thumbnail pools the uint8 image
-    one bin at a time, bit-identical to pooling a float64 copy of it."""
+    one row at a time, bit-identical to pooling a float64 copy of it. (Converting a whole bin
+    of rows at once, as it did before, peaks at 2.3 MB here.)"""
     import tracemalloc
 
     from mossnet.core.tiling import TilingConfig, adaptive_pool_axis, make_thumbnail
@@ -188,8 +189,8 @@ def test_thumbnail_makes_no_float_copy_of_the_image(rng):
     make_thumbnail(image, t)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    assert peak < 10e6, peak
-    for h, w in ((37, 53), (300, 200), (64, 64), (65, 129)):
+    assert peak < 1.5e6, peak
+    for h, w in ((37, 53), (300, 200), (64, 64), (65, 129), (2, 700), (1000, 3)):
         small = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
         ref = adaptive_pool_axis(adaptive_pool_axis(small.astype(np.float64) / 255.0, 64, axis=0), 64, axis=1)
         np.testing.assert_array_equal(make_thumbnail(small, t)[0], ref.transpose(2, 0, 1).astype(np.float32))

@@ -88,6 +88,6 @@ def test_a_changed_tiling_rule_changes_the_vectors(monkeypatch, fresh):
 
 
 def test_truncating_instead_of_rounding_changes_every_multi_pixel_upscale(monkeypatch, fresh):
-    monkeypatch.setattr(tiling, "to_uint8", lambda o: np.floor(np.clip(o, 0, 1) * 255).astype(np.uint8).transpose(1, 2, 0))
+    monkeypatch.setattr(tiling, "to_uint8", lambda o, **_: np.floor(np.clip(o, 0, 1) * 255).astype(np.uint8).transpose(1, 2, 0))
     changed = [a["output_sha256"] != b["output_sha256"] for a, b in zip(conformance.upscales(), fresh["upscales"])]
     assert all(changed)

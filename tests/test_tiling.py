@@ -128,3 +128,25 @@ def test_thumbnail_is_the_adaptive_average_pool(rng):
         image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
         ref = F.adaptive_avg_pool2d(torch.from_numpy(image).permute(2, 0, 1)[None].double() / 255, 64)
         assert np.abs(make_thumbnail(image, t) - ref.numpy()).max() < 1e-6
+
+
+def test_to_uint8_rounds_half_up_into_a_reused_contiguous_block(rng):
+    """The tile loop converts every tile into one reused block: the same bits as a fresh
+    conversion (clamp, then floor(v * 255 + 0.5)), channels last and contiguous, and with its
+    buffers given it allocates nothing the size of a tile."""
+    import tracemalloc
+
+    from mossnet.core.tiling import to_uint8
+    chw = (rng.random((3, 64, 48)) * 1.2 - 0.1).astype(np.float32)
+    chw[0, 0, :4] = [0.5 / 255, 1.5 / 255, np.nan_to_num(-np.inf), 2.0]
+    expected = np.floor(np.clip(chw, 0, 1) * np.float32(255) + np.float32(0.5)).astype(np.uint8).transpose(1, 2, 0)
+    fresh = to_uint8(chw)
+    assert fresh.flags.c_contiguous and fresh.shape == (64, 48, 3)
+    np.testing.assert_array_equal(fresh, expected)
+    block, scratch = np.full((64, 48, 3), 7, np.uint8), np.empty_like(chw)
+    tracemalloc.start()
+    got = to_uint8(chw, out=block, scratch=scratch)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert got is block and peak < 4096, peak
+    np.testing.assert_array_equal(block, expected)

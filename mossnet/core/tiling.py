@@ -37,7 +37,7 @@ DEFAULT_PATCH = 64
 # 0.5 GB, and no image needs a larger one to be tiled exactly (a bigger core only adds canvas).
 MAX_PATCH = 1024
 MAX_THUMB = 1024
-THUMB_ROW_BINS = 16  # make_thumbnail's float64 rows: 16 x the width x 24 bytes (0.7 MB at 1920)
+THUMB_ROW_BINS = 8  # make_thumbnail's float64 row means at a time: 8 x the width x 24 bytes (0.4 MB at 1920)
 MAX_SCALE = 8  # the rules hold for any scale; MossNet models are x2 and x4
 
 
@@ -182,16 +182,25 @@ def make_thumbnail(image, t: TilingConfig) -> np.ndarray:
     """HxWx3 uint8 (an array or a row source, ``mossnet.core.rows``) -> (1, 3, thumb, thumb)
     float32 in [0, 1] (rule 5).
 
-    Bit-identical to pooling ``image.astype(float64) / 255`` but without that copy, which is
-    8x the image (50 MB for a 1920x1080 input, 384 MB at 16 MP) and made tiled memory grow
-    with the image size (``python -m mossnet.tools.bench``): rows are converted one bin at a
-    time, read in order, so a row source is read once and never held whole."""
+    Bit-identical to pooling ``image.astype(float64) / 255`` (``adaptive_pool_axis`` on each
+    axis) but without that copy, which is 8x the image (50 MB for a 1920x1080 input): rows are
+    read in order, so a row source is read once and never held whole. Each row bin's mean is
+    summed one row at a time in float64, in the order numpy's mean over the rows adds them,
+    into a block of ``THUMB_ROW_BINS`` such means that is then pooled across: a bin's rows
+    converted at once were 0.8 MB at 1920 wide, twice per bin, and the allocator kept such
+    blocks, so the process's memory grew with the input's width."""
     src = as_rows(image)
-    n, window, pooled = src.shape[0], src.window(), []
-    for g in range(0, t.thumb, THUMB_ROW_BINS):  # a few row bins at a time: their float64 rows stay small
-        a = np.stack([(window.rows(i * n // t.thumb, -(-(i + 1) * n // t.thumb)).astype(np.float64) / 255.0)
-                      .mean(axis=0) for i in range(g, min(g + THUMB_ROW_BINS, t.thumb))], axis=0)
-        pooled.append(adaptive_pool_axis(a, t.thumb, axis=1))
+    n, w, window, pooled = src.shape[0], src.shape[1], src.window(), []
+    for g in range(0, t.thumb, THUMB_ROW_BINS):
+        means = np.zeros((min(THUMB_ROW_BINS, t.thumb - g), w, 3), np.float64)
+        for mean, i in zip(means, range(g, g + len(means))):
+            lo, hi = i * n // t.thumb, -(-(i + 1) * n // t.thumb)
+            for row in window.rows(lo, hi):
+                v = row.astype(np.float64)
+                v /= 255.0
+                mean += v
+            mean /= hi - lo
+        pooled.append(adaptive_pool_axis(means, t.thumb, axis=1))
     return np.ascontiguousarray(np.concatenate(pooled).transpose(2, 0, 1)[None], dtype=np.float32)
 
 
@@ -200,14 +209,23 @@ def to_model_input(patch_hwc: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(patch_hwc.transpose(2, 0, 1)[None], dtype=np.float32) / 255.0
 
 
-def to_uint8(output_chw: np.ndarray) -> np.ndarray:
-    """float (3, H, W) in [0, 1] -> uint8 HxWx3: clamp, then round half up: floor(v * 255 + 0.5)
-    as two rounded operations in the input's precision, in place on one copy; the cast truncates,
-    which is the floor of a value that is at least 0.5."""
-    v = np.clip(output_chw, 0.0, 1.0)
+def to_uint8(output_chw: np.ndarray, out: np.ndarray | None = None,
+             scratch: np.ndarray | None = None) -> np.ndarray:
+    """float (3, H, W) in [0, 1] -> contiguous uint8 HxWx3: clamp, then round half up:
+    floor(v * 255 + 0.5) as two rounded operations in the input's precision, in place on one
+    copy (``scratch``, shaped and typed like the input, when given); the cast truncates, which is
+    the floor of a value that is at least 0.5. ``out``: the HxWx3 uint8 array to fill.
+
+    The channels are interleaved one plane at a time: numpy's transposing copy of a whole
+    CHW block runs its inner loop over the 3 channels and costs more than this whole function."""
+    v = np.clip(output_chw, 0.0, 1.0, out=scratch)
     v *= 255.0
     v += 0.5
-    return v.astype(np.uint8).transpose(1, 2, 0)
+    if out is None:
+        out = np.empty((*v.shape[1:], v.shape[0]), np.uint8)
+    for c, plane in enumerate(v):
+        out[..., c] = plane  # the cast: unsafe, truncating
+    return out
 
 
 # The two fixed-shape programs and their tensors, in call order. Every runtime, manifest and app
@@ -242,12 +260,16 @@ def upscale_tiled(image, context_fn: ContextFn, patch_fn: PatchFn, t: TilingConf
     the two fixed-shape programs.
 
     ``context_fn(thumb)`` -> modulation; ``patch_fn(patch, modulation)`` -> (1, 3, s*P, s*P)
-    float output of the tile's core. Only one tile's tensors are alive at a time. The result
-    is uint8 HxWx3, or with ``as_float`` the raw float32 output (for exactness checks).
+    float output of the tile's core. Only one tile's tensors are alive at a time, and the
+    uint8 conversion reuses one block for every tile (a tile's float output is 786 KB at
+    patch 64: allocated per tile, the allocator kept such blocks and the process grew with the
+    image). The result is uint8 HxWx3, or with ``as_float`` the raw float32 output (for
+    exactness checks).
 
     ``out`` receives the result instead of a new array: anything that takes numpy slice
-    assignment ``out[y0:y1, x0:x1] = block`` (a np.memmap, or a writer that streams finished
-    tile rows to disk so memory stays flat; tiles arrive in row-major order)."""
+    assignment ``out[y0:y1, x0:x1] = block`` and copies the block (a np.memmap, or a writer
+    that streams finished tile rows to disk so memory stays flat; tiles arrive in row-major
+    order)."""
     src = as_rows(image)
     h, w = src.shape[:2]
     s = t.scale
@@ -256,12 +278,18 @@ def upscale_tiled(image, context_fn: ContextFn, patch_fn: PatchFn, t: TilingConf
         out = np.empty((h * s, w * s, 3), dtype=np.float32 if as_float else np.uint8)
     tiles = plan_tiles(h, w, t)
     window, row_y, top, rows = src.window(), None, 0, None
+    scratch = block = None  # one tile's float copy and uint8 block, reused for every tile
     for tile in (progress(tiles) if progress else tiles):
         if tile.y != row_y:  # a new tile row: its rows and halo, clamped to the image
             row_y, top = tile.y, max(0, tile.y - t.halo)
             rows = window.rows(top, min(h, tile.y + t.patch + t.halo))
         hr = np.asarray(patch_fn(to_model_input(extract_patch(rows, tile, t, top)), modulation))[0]
-        hr = hr.transpose(1, 2, 0) if as_float else to_uint8(hr)
+        if as_float:
+            hr = hr.transpose(1, 2, 0)
+        else:
+            if scratch is None or scratch.shape != hr.shape or scratch.dtype != hr.dtype:
+                scratch, block = np.empty_like(hr), None
+            hr = block = to_uint8(hr, out=block, scratch=scratch)
         oy, ox = (tile.own_y0 - tile.y) * s, (tile.own_x0 - tile.x) * s
         oh, ow = (tile.own_y1 - tile.own_y0) * s, (tile.own_x1 - tile.own_x0) * s
         out[tile.own_y0 * s:tile.own_y1 * s, tile.own_x0 * s:tile.own_x1 * s] = hr[oy:oy + oh, ox:ox + ow]
