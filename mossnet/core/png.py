@@ -70,14 +70,23 @@ def filter_rows(rows: np.ndarray, prev: np.ndarray | None, bpp: int, kind: str) 
         body[:, :bpp] = rows[:, :bpp]
         np.subtract(rows[:, bpp:], rows[:, :-bpp], out=body[:, bpp:])
         return out
+    if kind == "average":
+        # floor((left + above) / 2) in uint8, without the sum's ninth bit:
+        # (left >> 1) + (above >> 1) + (left & above & 1); left is 0 in the first pixel
+        body[0] = 0 if prev is None else prev  # the row above each row, shifted right once
+        body[1:] = rows[:-1]
+        carry = np.bitwise_and(rows[:, :-bpp], body[:, bpp:])
+        body >>= 1
+        carry &= 1
+        body[:, bpp:] += carry
+        body[:, bpp:] += np.right_shift(rows[:, :-bpp], 1, out=carry)
+        np.subtract(rows, body, out=body)  # modulo 256, as the filter is defined
+        return out
     b = np.empty((r, n), np.int16)  # above
     b[0] = 0 if prev is None else prev
     b[1:] = rows[:-1]
     a = np.zeros((r, n), np.int16)  # left
     a[:, bpp:] = rows[:, :-bpp]
-    if kind == "average":
-        np.subtract(rows, ((a + b) >> 1).astype(np.uint8), out=body)
-        return out
     c = np.zeros((r, n), np.int16)  # upper left
     c[:, bpp:] = b[:, :-bpp]
     da, db = a - c, b - c
