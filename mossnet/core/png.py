@@ -13,9 +13,9 @@ on 3840x2160 upscaled photos; the table is in the README). Deflate is zlib-ng's 
 on PyPI: the same stream format, with ``Z_RLE`` the very bytes zlib writes, in a fraction of
 its time). The filter is a speed/size trade: the vectorized *Paeth* filter gives the smallest
 files (1.02 times Pillow's default ``compress_level=6``) but costs more numpy time than zlib-ng
-spends deflating; *Average* (the default) takes about 60 % of Paeth's time for files 14 %
-larger (1.16 times Pillow's default: the size of Pillow's ``compress_level=1`` in about a third
-of its time); *Up* is faster still and 28 % larger. Every filter of the PNG spec is
+spends deflating; *Average* (the default, computed in uint8) takes about half of Paeth's time
+for files 14 % larger (1.16 times Pillow's default: the size of Pillow's ``compress_level=1``
+in about a third of its time); *Up* is about as fast and 28 % larger. Every filter of the PNG spec is
 implemented (encoding needs only the raw neighbours, never reconstructed ones), so the
 choice stays measurable.
 
