@@ -279,11 +279,18 @@ class Method:
         outs = [np.empty(shape, dtype) for shape, dtype in self.outputs]
         n_in, n_out = len(ins), len(outs)
         self.program.runner.check(self.program.runner.lib.mn_run(
-            self.handle, (ctypes.c_void_p * n_in)(*(a.ctypes.data for a in ins)),
+            self.handle, (ctypes.c_void_p * n_in)(*map(address, ins)),
             (ctypes.c_size_t * n_in)(*(a.nbytes for a in ins)), n_in,
-            (ctypes.c_void_p * n_out)(*(o.ctypes.data for o in outs)),
+            (ctypes.c_void_p * n_out)(*map(address, outs)),
             (ctypes.c_size_t * n_out)(*(o.nbytes for o in outs)), n_out), self.name)
         return outs
+
+
+def address(a: np.ndarray) -> int:
+    """The address of an array's first byte. Not ``a.ctypes.data``: with numpy 2.4 on Python
+    3.11 each use left a small tuple behind (one per tile; thousands for a large image, each
+    pinning a page of the allocator, so the process grew with the image)."""
+    return a.__array_interface__["data"][0]
 
 
 def _finalizer(owner, free, handle):
