@@ -46,7 +46,7 @@ def add_upscale_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"refuse larger inputs (default {DEFAULT_MAX_PIXELS:,})")
     p.add_argument("--threads", type=thread_count, default=None,
                    help="CPU threads for the runtime (default: the count the benchmark measured fastest on "
-                        "this machine, else CPUs - 1; see targets/threads.py)")
+                        "this machine, else all CPUs; see targets/threads.py)")
     p.add_argument("--format", choices=sorted(OUTPUT_FORMATS), default=None,
                    help="format of the files written into an output folder (default png)")
     p.add_argument("--quality", type=quality, default=None,

@@ -4,9 +4,10 @@ line and ``mossnet.load``.
 The benchmark's ``threads`` stage (``python -m mossnet.tools.bench``) times each runtime at
 1..CPUs threads, each count in a fresh process, and records the fastest for this machine in
 ``threads.json`` under the machine's cache (``mossnet.core.paths.cache_root``). Without a record
-for this machine the rule is all CPUs but one: the streaming PNG encoder works beside the
-tiles, and on a 2-CPU machine one runtime thread beat two for every runtime measured
-(docs/benchmarks.md). ``--threads`` always wins."""
+for this machine the rule is all CPUs. (It was all CPUs but one while the streaming PNG
+encoder's filter cost as much as its deflate: then one runtime thread beat two on a 2-CPU
+machine. With the filter in uint8, two beat one for every command, 3 to 16 %, timed by hand
+with ``mossnet.tools.e2e``'s own runs, docs/benchmarks.md.) ``--threads`` always wins."""
 from __future__ import annotations
 
 import json
@@ -34,7 +35,7 @@ def machine_key() -> str:
 
 
 def rule() -> int:
-    return max(1, (os.cpu_count() or 1) - 1)
+    return os.cpu_count() or 1
 
 
 def recorded() -> dict[str, int]:
@@ -51,7 +52,7 @@ def default_threads(runtime: str) -> tuple[int, str]:
     measured = recorded().get(runtime)
     if measured is not None:
         return measured, f"measured by the benchmark on this machine ({policy_file()})"
-    return rule(), "rule: CPUs - 1"
+    return rule(), "rule: all CPUs"
 
 
 def record(chosen: dict[str, int], measured_by: str) -> Path:

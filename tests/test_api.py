@@ -102,15 +102,15 @@ def test_litert_command_line_runs_without_torch(artifacts, tmp_path):
     assert Image.open(out).size == (960, 640)
 
 
-def test_thread_policy_is_the_benchmarks_record_else_cpus_minus_one(tmp_path, monkeypatch):
+def test_thread_policy_is_the_benchmarks_record_else_all_cpus(tmp_path, monkeypatch):
     import os
 
     from targets import threads
     monkeypatch.setenv("MOSSNET_CACHE", str(tmp_path))
-    assert threads.default_threads("executorch") == (max(1, os.cpu_count() - 1), "rule: CPUs - 1")
+    assert threads.default_threads("executorch") == (os.cpu_count(), "rule: all CPUs")
     threads.record({"executorch": 3, "tflite": 1}, "test")
     assert threads.default_threads("executorch")[0] == 3
-    assert threads.default_threads("pytorch")[0] == max(1, os.cpu_count() - 1)  # not measured: the rule
+    assert threads.default_threads("pytorch")[0] == os.cpu_count()  # not measured: the rule
     data = (tmp_path / "threads.json").read_text()
     monkeypatch.setattr(threads, "machine_key", lambda: "another machine")
     assert threads.default_threads("executorch")[0] == max(1, os.cpu_count() - 1)  # not this machine's record
