@@ -113,5 +113,5 @@ def test_thread_policy_is_the_benchmarks_record_else_all_cpus(tmp_path, monkeypa
     assert threads.default_threads("pytorch")[0] == os.cpu_count()  # not measured: the rule
     data = (tmp_path / "threads.json").read_text()
     monkeypatch.setattr(threads, "machine_key", lambda: "another machine")
-    assert threads.default_threads("executorch")[0] == max(1, os.cpu_count() - 1)  # not this machine's record
+    assert threads.default_threads("executorch")[0] == os.cpu_count()  # not this machine's record
     assert "another machine" not in data
