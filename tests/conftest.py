@@ -1,4 +1,5 @@
 """Shared fixtures: small models and images made in the test, shared/ data when present."""
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -37,14 +38,30 @@ def needs_benchmarks():
     return pytest.mark.skipif(not BENCHMARKS.is_dir(), reason="../shared/data/benchmarks not present")
 
 
+REPORT_THREADS = 1  # torch threads of the pipeline's build, so that its report can be recomputed exactly
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """Float eager results depend on torch's thread count in the last bits (the order of a
+    convolution's sums), and tests before this one may have set it (``targets.threads``)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def quantized(tmp_path_factory):
     """A PTQ pipeline folder of the shipped weights, built once per test session by the
-    artifact store the toolkit uses (``targets.store``)."""
+    artifact store the toolkit uses (``targets.store``), at ``REPORT_THREADS``."""
     from mossnet.core.checkpoint import DEFAULT_CHECKPOINT
     from targets.store import ArtifactStore
     store = ArtifactStore(tmp_path_factory.mktemp("store"), eval_dirs=[EVAL_DIR])
-    return store.ensure_pipeline(DEFAULT_CHECKPOINT, "ptq").path
+    with torch_threads(REPORT_THREADS):
+        return store.ensure_pipeline(DEFAULT_CHECKPOINT, "ptq").path
 
 
 def export(runtime: str, precision: str, out_dir, quantized=None, **options):

@@ -22,7 +22,7 @@ from quantize.program import (
 )
 from quantize.recipe import make_quantizer
 
-from conftest import EVAL_DIR
+from conftest import EVAL_DIR, REPORT_THREADS, torch_threads
 
 EVAL = EVAL_DIR
 Q = torch.ops.quantized_decomposed
@@ -99,8 +99,9 @@ def test_saved_pipeline_reloads_in_a_fresh_process_with_identical_outputs(quanti
 def test_report_numbers_are_recomputed(model, quantized):
     report = json.loads((quantized / "report.json").read_text())
     pipe = load_pipeline(quantized)
-    results = evaluate({"float": lambda lr: upscale_with_model(model, lr, pipe.tiling), "int8": pipe.upscale},
-                       [EVAL], 4, progress=False, reference="float")
+    with torch_threads(REPORT_THREADS):  # as the report was computed
+        results = evaluate({"float": lambda lr: upscale_with_model(model, lr, pipe.tiling), "int8": pipe.upscale},
+                           [EVAL], 4, progress=False, reference="float")
     name = EVAL.rstrip("/").split("/")[-1]
     row = report["sets"][name]
     assert row["float_psnr"] == pytest.approx(results["float"][name]["psnr"], abs=1e-9)
