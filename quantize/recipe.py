@@ -23,8 +23,9 @@
   uint8 pixel grid, scale 1/255 over [0, 1] (``pixel_grid_output``, on by default;
   ``PIXEL_GRID``): every runtime's output is then rounded once, where the float pipeline rounds
   it (``mossnet.core.tiling.to_uint8``), instead of twice. (QAT's patch program keeps its
-  residual add in float, so there it has nothing to place.) Observed, its range was [-0.28, 1.29] in steps of 1.57 levels, and that second
-  rounding was a per-channel error on flat colours (a sub-pixel grid, issue 20);
+  residual add in float, so there it has nothing to place.) Observed, its range was
+  [-0.28, 1.29] in steps of 1.57 levels, and that second rounding was a per-channel error on
+  flat colours (a sub-pixel grid, issue 20);
 * with ``float_modulation`` off (the recipe before issue 20), the modulation input of the
   patch program is quantized once and its slices share that quantization
   (``_share_modulation``): left to XNNPACK's patterns, every slice gets its own scale, and

@@ -196,9 +196,7 @@ def make_thumbnail(image, t: TilingConfig) -> np.ndarray:
         for mean, i in zip(means, range(g, g + len(means))):
             lo, hi = i * n // t.thumb, -(-(i + 1) * n // t.thumb)
             for row in window.rows(lo, hi):
-                v = row.astype(np.float64)
-                v /= 255.0
-                mean += v
+                mean += row / 255.0  # float64, as the copy's values
             mean /= hi - lo
         pooled.append(adaptive_pool_axis(means, t.thumb, axis=1))
     return np.ascontiguousarray(np.concatenate(pooled).transpose(2, 0, 1)[None], dtype=np.float32)
