@@ -219,3 +219,31 @@ def test_background_writer_output_is_the_synchronous_one():
         outs.append(buf.getvalue())
     assert outs[0] == outs[1]
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(outs[1]))), rgb)
+
+
+def test_background_writer_keeps_pace_with_a_slow_encoder(monkeypatch):
+    """A tile of the next strip waits until the encoder has handed back as large a share of
+    the strip before as the tile fills: with an encoder far slower than the tiles, the two
+    strips together never hold more than about one strip (here: the shares never overlap)."""
+    import time
+
+    import mossnet.core.png as png
+    monkeypatch.setattr(png, "FILTER_BYTES", 70 * 3 * 8)  # 8 rows at a time
+    slow = png.filter_rows
+
+    def slow_filter(*a, **k):
+        time.sleep(0.01)
+        return slow(*a, **k)
+    monkeypatch.setattr(png, "filter_rows", slow_filter)
+    rgb = photo(192, 70)
+    seen = []
+    buf = io.BytesIO()
+    with PNGStripWriter(buf, 192, 70, background=True) as writer:
+        for y in range(0, 192, 64):
+            for x in range(0, 70, 10):
+                writer[y:y + 64, x:min(70, x + 10)] = rgb[y:y + 64, x:x + 10]
+                if y:
+                    seen.append((min(70, x + 10) / 70, writer._encoded))
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(buf.getvalue()))), rgb)
+    assert all(encoded >= filled for filled, encoded in seen), seen
+    assert any(encoded < 1.0 for _, encoded in seen)  # the encoder was behind: the test waited on it

@@ -6,7 +6,11 @@ feeds it to one zlib stream and writes what zlib hands back as IDAT chunks. An 8
 never held whole: the writer holds one strip. With ``background`` the strip before it is
 encoded in a thread while the next one fills; both live in page buffers (``mossnet.core.pages``)
 whose rows go back to the system as soon as they are compressed, and the new strip's pages
-become resident only as tiles arrive, so the two together stay close to one strip.
+become resident only as tiles arrive. A tile of the new strip waits until the encoder has
+handed back as large a share of the old one, so the two together stay close to one strip
+even when the encoder is the slower (an 8K output: 64.7 MB peak for the ExecuTorch int8
+command against 69.8 without the wait, for about 5 % of the 4K job's wall time; measured by
+hand with ``mossnet.tools.e2e``'s memory runs).
 
 Filter and deflate settings were chosen by measurement (``python -m mossnet.tools.png_bench``,
 on 3840x2160 upscaled photos; the table is in the README). Deflate is zlib-ng's (``zlib-ng``
@@ -26,6 +30,7 @@ the pixels given."""
 from __future__ import annotations
 
 import struct
+import threading
 import zlib
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import BinaryIO
@@ -43,18 +48,29 @@ DEFAULT_LEVEL = 1
 DEFAULT_STRATEGY = zlib.Z_RLE  # the same value in zlib-ng
 COLOR_TYPES = {"L": (0, 1), "RGB": (2, 3), "LA": (4, 2), "RGBA": (6, 4)}  # mode -> (PNG colour type, channels)
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
-FILTER_BYTES = 1 << 20  # raw bytes filtered at a time
+FILTER_BYTES = 1 << 17  # raw bytes filtered (and, in the background, handed back) at a time
 
 
 def chunk(kind: bytes, body: bytes | memoryview) -> bytes:
     return struct.pack(">I", len(body)) + kind + bytes(body) + struct.pack(">I", zlib.crc32(body, zlib.crc32(kind)))
 
 
-def filter_rows(rows: np.ndarray, prev: np.ndarray | None, bpp: int, kind: str) -> np.ndarray:
+def write_chunk(file: BinaryIO, kind: bytes, body: bytes) -> None:
+    """``chunk`` written in three pieces: the body (up to a megabyte of IDAT) is not copied."""
+    file.write(struct.pack(">I", len(body)) + kind)
+    file.write(body)
+    file.write(struct.pack(">I", zlib.crc32(body, zlib.crc32(kind))))
+
+
+def filter_rows(rows: np.ndarray, prev: np.ndarray | None, bpp: int, kind: str,
+                out: np.ndarray | None = None, scratch: np.ndarray | None = None) -> np.ndarray:
     """(r, n) uint8 raw scanlines (``prev``: the scanline above the first, None at the top)
-    -> (r, 1 + n) filtered scanlines with their filter-type byte."""
+    -> (r, 1 + n) filtered scanlines with their filter-type byte. ``out`` (at least r rows of
+    1 + n) and ``scratch`` (at least r rows of n) are uint8 buffers to reuse: the streaming
+    writer filters every chunk of an image in the same two, so the Average filter allocates
+    nothing per chunk."""
     r, n = rows.shape
-    out = np.empty((r, n + 1), np.uint8)
+    out = np.empty((r, n + 1), np.uint8) if out is None else out[:r]
     out[:, 0] = FILTERS[kind]
     body = out[:, 1:]
     if kind == "none":
@@ -75,7 +91,8 @@ def filter_rows(rows: np.ndarray, prev: np.ndarray | None, bpp: int, kind: str) 
         # (left >> 1) + (above >> 1) + (left & above & 1); left is 0 in the first pixel
         body[0] = 0 if prev is None else prev  # the row above each row, shifted right once
         body[1:] = rows[:-1]
-        carry = np.bitwise_and(rows[:, :-bpp], body[:, bpp:])
+        carry = np.bitwise_and(rows[:, :-bpp], body[:, bpp:],
+                               out=None if scratch is None else scratch[:r, :n - bpp])
         body >>= 1
         carry &= 1
         body[:, bpp:] += carry
@@ -119,6 +136,7 @@ class PNGStripWriter:
         self._file = file
         self._z = DEFLATE[deflate].compressobj(level, zlib.DEFLATED, 15, 9, strategy)
         self._prev: np.ndarray | None = None
+        self._filter_buffers: tuple[np.ndarray, np.ndarray] | None = None  # (out, scratch), made once
         self._rows: tuple[int, int] | None = None
         self._strip: np.ndarray | None = None
         self.rows_written = 0  # rows handed to the encoder
@@ -126,6 +144,8 @@ class PNGStripWriter:
         self._buffers: list[PageBuffer | None] = [None, None]  # background: strips alternate between two
         self._buffer: PageBuffer | None = None  # the current strip's
         self._pending: Future | None = None
+        self._encoded = 1.0  # the share of the strip in flight that is compressed (and handed back)
+        self._progress = threading.Condition()
         self._closed = False
         file.write(SIGNATURE + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, self.color_type, 0, 0, 0)))
 
@@ -144,7 +164,18 @@ class PNGStripWriter:
                 self._strip = self._next_buffer(shape[0] * self.width * 3).array(shape)
             elif self._strip is None or self._strip.shape != shape:
                 self._strip = np.empty(shape, np.uint8)
+        if self._pending is not None:
+            self._keep_pace(self.width if xs.stop is None else xs.stop)
         self._strip[:, xs] = block
+
+    def _keep_pace(self, filled_to: int) -> None:
+        """Wait until the encoder has handed back as large a share of the strip before as this
+        block fills of the new one: the two strips together stay within about one strip of
+        resident memory even when the encoder is the slower (measured: an 8K output's strips
+        compress in about the time their tiles take, and without this both were resident)."""
+        share = filled_to / self.width
+        with self._progress:
+            self._progress.wait_for(lambda: self._encoded >= share)
 
     def write_rows(self, y0: int, rgb: np.ndarray) -> None:
         """Append whole rows (r x width x 3) starting at ``y0``: a full-width strip at once."""
@@ -169,10 +200,22 @@ class PNGStripWriter:
             return
         if self._pending is not None:
             self._pending.result()  # at most one strip in flight: its buffer is free again
+        self._encoded = 0.0
         self._pending = self._pool.submit(self._encode, y0, y1, strip, buffer)
+
+    def _advance(self, share: float) -> None:
+        with self._progress:
+            self._encoded = share
+            self._progress.notify()
 
     def _encode(self, y0: int, y1: int, strip: np.ndarray, buffer: PageBuffer | None = None) -> None:
         """Filter and compress one strip; a page buffer's rows go back as soon as they are used."""
+        try:
+            self._encode_rows(y0, y1, strip, buffer)
+        finally:
+            self._advance(1.0)  # done, or failed: the sink stops waiting (and ``_flush`` raises)
+
+    def _encode_rows(self, y0: int, y1: int, strip: np.ndarray, buffer: PageBuffer | None) -> None:
         if self.mode in ("L", "LA"):
             pixels = np.asarray(Image.fromarray(strip, mode="RGB").convert("L"))[..., None]
         else:
@@ -187,14 +230,19 @@ class PNGStripWriter:
         if buffer is not None and not in_place:
             buffer.release_all()  # raw is a converted copy (L, alpha)
         step = max(1, FILTER_BYTES // raw.shape[1])  # the filters' int16 temporaries stay small
+        if self._filter_buffers is None:
+            n = raw.shape[1]
+            self._filter_buffers = (np.empty((step, n + 1), np.uint8), np.empty((step, n), np.uint8))
         for i in range(0, raw.shape[0], step):
             end = min(i + step, raw.shape[0])
-            data = self._z.compress(filter_rows(raw[i:end], self._prev, self.channels, self.filter))
+            data = self._z.compress(filter_rows(raw[i:end], self._prev, self.channels, self.filter,
+                                                *self._filter_buffers))
             self._prev = raw[end - 1]
             if in_place:  # every row above the one the next rows filter against
                 buffer.release_to((end - 1) * raw.shape[1])
             if data:
-                self._file.write(chunk(b"IDAT", data))
+                write_chunk(self._file, b"IDAT", data)
+            self._advance((end - 1) / raw.shape[0])
         self._prev = self._prev.copy()
         if in_place:
             buffer.release_all()
