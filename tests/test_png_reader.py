@@ -11,7 +11,7 @@ from PIL import Image
 
 from mossnet.core import image_io
 from mossnet.core.image_io import ImageError, load_image
-from mossnet.core.pages import CAN_RELEASE, PAGE, PageBuffer
+from mossnet.core.pages import CAN_RELEASE, CAN_TRIM, PAGE, PageBuffer
 from mossnet.core.png import FILTERS, PNGStripWriter, write_png
 from mossnet.core.png_reader import PNGRows, open_rows
 from mossnet.core.rows import ArrayRows, BandWindow
@@ -247,3 +247,35 @@ def test_background_writer_keeps_pace_with_a_slow_encoder(monkeypatch):
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(buf.getvalue()))), rgb)
     assert all(encoded >= filled for filled, encoded in seen), seen
     assert any(encoded < 1.0 for _, encoded in seen)  # the encoder was behind: the test waited on it
+
+
+@pytest.mark.skipif(not CAN_TRIM, reason="no malloc_trim here (not glibc)")
+def test_trim_heap_hands_back_the_holes_between_live_blocks():
+    """Blocks below glibc's mmap threshold come from its heap; freeing every other one leaves
+    holes that ``free`` keeps, and ``trim_heap`` gives back."""
+    import ctypes
+    import ctypes.util
+
+    from mossnet.core.pages import trim_heap
+
+    libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+    libc.free.argtypes = [ctypes.c_void_p]
+
+    def rss() -> int:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * PAGE
+
+    size, n = 96 << 10, 160  # 15 MB in blocks under the 128 KB threshold
+    blocks = [libc.malloc(size) for _ in range(n)]
+    try:
+        for b in blocks:
+            ctypes.memset(b, 1, size)
+        for b in blocks[::2]:
+            libc.free(b)
+        before = rss()
+        trim_heap()
+        assert before - rss() > n // 2 * size // 2  # more than half the holes' bytes came back
+    finally:
+        for b in blocks[1::2]:
+            libc.free(b)

@@ -5,9 +5,12 @@ in the background. Freed with ``free``, a strip stays resident (the allocator ke
 both strips count in full. Here a strip lives in an anonymous mapping: a page becomes resident
 when a tile first writes to it, and the encoder hands each run of rows back
 (``madvise(MADV_DONTNEED)``) as soon as it has compressed them, so the two strips together
-stay close to one. Where ``madvise`` is missing (Windows) nothing is handed back."""
+stay close to one. Where ``madvise`` is missing (Windows) nothing is handed back.
+``trim_heap`` does the same for the C heap's free holes, once per strip."""
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import mmap
 
 import numpy as np
@@ -43,3 +46,28 @@ class PageBuffer:
         if CAN_RELEASE and stop > self._released:
             self._map.madvise(mmap.MADV_DONTNEED, self._released, stop - self._released)
         self._released = max(self._released, stop)
+
+
+def _malloc_trim():
+    """glibc's ``malloc_trim``, or None (macOS, musl, Windows)."""
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or None).malloc_trim
+    except (OSError, AttributeError, TypeError):
+        return None
+
+
+_TRIM = _malloc_trim()
+CAN_TRIM = _TRIM is not None
+
+
+def trim_heap() -> None:
+    """Hand the free pages inside the C heap back to the system (glibc; elsewhere nothing).
+
+    Every tile allocates and frees blocks of a few sizes (its input, the runtime's output, the
+    input rows, the PNG encoder's chunks) around blocks that stay, and glibc returns only the
+    free memory at the top of its heap: the free holes between live blocks grew by about
+    1.5 MB over an 8K job's 540 tiles (``mallinfo2``), and the 8K job's peak with them.
+    ``malloc_trim(0)`` also releases the whole free pages inside those holes; the streaming PNG
+    writer calls it once per strip, which cost nothing measurable in the 4K job's wall time."""
+    if _TRIM is not None:
+        _TRIM(0)

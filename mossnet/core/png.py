@@ -39,7 +39,7 @@ import numpy as np
 from PIL import Image
 from zlib_ng import zlib_ng
 
-from mossnet.core.pages import PageBuffer
+from mossnet.core.pages import PageBuffer, trim_heap
 
 DEFLATE = {"zlib-ng": zlib_ng, "zlib": zlib}  # same stream format; the stdlib's is kept for comparison
 FILTERS = {"none": 0, "sub": 1, "up": 2, "average": 3, "paeth": 4}
@@ -195,6 +195,7 @@ class PNGStripWriter:
         y0, y1 = self._rows
         strip, buffer, self._rows = self._strip, self._buffer, None
         self.rows_written = y1
+        trim_heap()  # once a strip: what the tiles of this one freed goes back now
         if self._pool is None:
             self._encode(y0, y1, strip)
             return
