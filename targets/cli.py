@@ -8,8 +8,6 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from tqdm import tqdm
-
 from mossnet.core.batch import is_batch, plan_batch, run_batch
 from mossnet.core.errors import FlagError, run_cli
 from mossnet.core.flags import positive, thread_count
@@ -67,6 +65,7 @@ class TileBar:
         if self.quiet or total < PROGRESS_MIN_TILES:
             return
         if self.bar is None:
+            from tqdm import tqdm  # only when a bar is shown: importing it takes about 25 ms
             self.bar = tqdm(total=total, desc="upscaling", unit="tile")
         self.bar.update(done - self.bar.n)
         if done == total:

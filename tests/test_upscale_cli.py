@@ -143,3 +143,14 @@ def test_shipped_weights_from_the_command_line(tmp_path):
                           capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert Image.open(out).size == (960, 640)
+
+
+def test_output_formats_are_pillows_names_for_every_suffix():
+    """The suffix table ``output_format`` reads instead of Pillow's plugin scan says what
+    Pillow says, for every suffix the command lines write."""
+    from PIL import Image
+
+    from mossnet.core.image_io import FORMAT_OF_SUFFIX, IMAGE_SUFFIXES, output_format
+    assert set(FORMAT_OF_SUFFIX) == IMAGE_SUFFIXES
+    for suffix in IMAGE_SUFFIXES:
+        assert output_format(f"out{suffix.upper()}") == Image.registered_extensions()[suffix]
