@@ -14,7 +14,6 @@ import os
 import sys
 import tempfile
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, ClassVar
 
@@ -108,6 +107,7 @@ class Runtime:
     def toolkit(self, **options) -> dict:
         """Versions (and options) that produced an artifact: recorded in its manifest, and an
         artifact built with other versions is stale (``targets.store``)."""
+        from importlib.metadata import PackageNotFoundError, version  # 9 ms: not at import
         out = {}
         for package in self.packages:
             try:
