@@ -10,7 +10,6 @@ stay close to one. Where ``madvise`` is missing (Windows) nothing is handed back
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import mmap
 
 import numpy as np
@@ -50,8 +49,8 @@ class PageBuffer:
 
 def _malloc_trim():
     """glibc's ``malloc_trim``, or None (macOS, musl, Windows)."""
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or None).malloc_trim
+    try:  # the process's own symbols: libc is loaded (find_library would run ldconfig, 5 ms)
+        return ctypes.CDLL(None).malloc_trim
     except (OSError, AttributeError, TypeError):
         return None
 
