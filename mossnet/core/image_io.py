@@ -143,7 +143,7 @@ OUTPUT_FORMATS = {"png": ".png", "jpg": ".jpg", "webp": ".webp"}  # --format for
 
 
 # Pillow's format name for each suffix read and written (what ``Image.registered_extensions()``
-# says, tests/test_image_io.py checks): asking Pillow imports every one of its plugins first,
+# says; tests/test_upscale_cli.py checks): asking Pillow imports every one of its plugins first,
 # 26 ms of a 0.5 s command line (cProfile).
 FORMAT_OF_SUFFIX = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP",
                     ".tif": "TIFF", ".tiff": "TIFF"}

@@ -8,9 +8,10 @@ encoded in a thread while the next one fills; both live in page buffers (``mossn
 whose rows go back to the system as soon as they are compressed, and the new strip's pages
 become resident only as tiles arrive. A tile of the new strip waits until the encoder has
 handed back as large a share of the old one, so the two together stay close to one strip
-even when the encoder is the slower (an 8K output: 64.7 MB peak for the ExecuTorch int8
-command against 69.8 without the wait, for about 5 % of the 4K job's wall time; measured by
-hand with ``mossnet.tools.e2e``'s memory runs).
+even when the encoder is the slower (the ExecuTorch int8 command's 8K job, measured by hand
+with ``mossnet.tools.e2e``'s memory runs: 58.6 MB peak against 60.0 without the wait; the
+wait cost 2 to 5 % of the 4K job's wall time). Once per strip the writer also hands the C
+heap's free holes back (``pages.trim_heap``).
 
 Filter and deflate settings were chosen by measurement (``python -m mossnet.tools.png_bench``,
 on 3840x2160 upscaled photos; the table is in the README). Deflate is zlib-ng's (``zlib-ng``
@@ -56,7 +57,7 @@ def chunk(kind: bytes, body: bytes | memoryview) -> bytes:
 
 
 def write_chunk(file: BinaryIO, kind: bytes, body: bytes) -> None:
-    """``chunk`` written in three pieces: the body (up to a megabyte of IDAT) is not copied."""
+    """``chunk`` written in three pieces: the compressed body is not copied."""
     file.write(struct.pack(">I", len(body)) + kind)
     file.write(body)
     file.write(struct.pack(">I", zlib.crc32(body, zlib.crc32(kind))))
