@@ -52,15 +52,22 @@ SIGNATURE = b"\x89PNG\r\n\x1a\n"
 FILTER_BYTES = 1 << 17  # raw bytes filtered (and, in the background, handed back) at a time
 
 
+def chunk_frame(kind: bytes, body: bytes | memoryview) -> tuple[bytes, bytes]:
+    """What goes before a chunk's body (length, type) and after it (CRC)."""
+    return struct.pack(">I", len(body)) + kind, struct.pack(">I", zlib.crc32(body, zlib.crc32(kind)))
+
+
 def chunk(kind: bytes, body: bytes | memoryview) -> bytes:
-    return struct.pack(">I", len(body)) + kind + bytes(body) + struct.pack(">I", zlib.crc32(body, zlib.crc32(kind)))
+    head, crc = chunk_frame(kind, body)
+    return head + bytes(body) + crc
 
 
 def write_chunk(file: BinaryIO, kind: bytes, body: bytes) -> None:
     """``chunk`` written in three pieces: the compressed body is not copied."""
-    file.write(struct.pack(">I", len(body)) + kind)
+    head, crc = chunk_frame(kind, body)
+    file.write(head)
     file.write(body)
-    file.write(struct.pack(">I", zlib.crc32(body, zlib.crc32(kind))))
+    file.write(crc)
 
 
 def filter_rows(rows: np.ndarray, prev: np.ndarray | None, bpp: int, kind: str,
