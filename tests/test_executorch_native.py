@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import weakref
 
 import numpy as np
 import pytest
@@ -72,6 +73,26 @@ def test_native_runs_bit_for_bit_like_the_bindings(precision, runner, artifacts,
         assert out.dtype == np.float32 and np.array_equal(out, ref_patch(tile, modulation))
     with pytest.raises(ValueError, match="declared"):
         patch(tile[..., :-1], modulation)
+
+
+def test_an_output_is_filled_again_only_when_nothing_holds_it(runner, artifacts, rng):
+    """The tile loop drops each output before the next call, so one array serves every tile;
+    an output (or a view of it) that a caller keeps is never written again."""
+    method = runner.open(artifacts["int8-ptq"]).load("upscale_patch")
+    (tile_shape, _), (mod_shape, _) = method.inputs
+    tiles = [rng.random(tile_shape, dtype=np.float32) for _ in range(3)]
+    modulation = rng.random(mod_shape, dtype=np.float32)
+    kept = method(tiles[0], modulation)[0]
+    expected = kept.copy()
+    view = method(tiles[1], modulation)[0][0]  # a view holds its array
+    second = view.copy()
+    third = method(tiles[2], modulation)[0]
+    assert np.array_equal(kept, expected) and np.array_equal(view, second)
+    assert not np.shares_memory(third, kept) and not np.shares_memory(third, view)
+    dropped = weakref.ref(third)
+    del third
+    again = method(tiles[0], modulation)[0]
+    assert dropped() is again and np.array_equal(again, expected)
 
 
 def test_runner_registers_what_mossnet_programs_use(runner):

@@ -169,6 +169,20 @@ def test_band_window_gives_the_rows_asked_for_and_moves_only_down():
         short.rows(0, 10)
 
 
+def test_band_window_reuses_one_buffer_of_a_request_and_a_band():
+    """Each request's rows are copied into one buffer that is reused: a tile row's rows do not
+    hold the bands they came from, nor a new copy beside the old one."""
+    image = photo(400, 9)
+    bands = ((y, image[y:y + 11]) for y in range(0, 400, 11))
+    window = BandWindow(bands)
+    first = window.rows(0, 80)
+    base = first.base
+    for top in range(56, 400 - 80, 64):  # tile rows of 64 with a halo of 8 (clamped at the top)
+        rows = window.rows(top, top + 80)
+        assert np.array_equal(rows, image[top:top + 80]) and rows.base is base
+    assert base.shape[0] <= 80 + 11
+
+
 def fake_programs(t: TilingConfig):
     """numpy stand-ins for the two programs: the output depends on every input pixel it reads."""
     def context_fn(thumb):
