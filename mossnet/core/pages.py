@@ -62,10 +62,11 @@ CAN_TRIM = _TRIM is not None
 def trim_heap() -> None:
     """Hand the free pages inside the C heap back to the system (glibc; elsewhere nothing).
 
-    Every tile allocates and frees blocks of a few sizes (its input, the runtime's output, the
-    input rows, the PNG encoder's chunks) around blocks that stay, and glibc returns only the
-    free memory at the top of its heap: the free holes between live blocks grew by about
-    1.5 MB over an 8K job's 510 tiles (``mallinfo2``), and the 8K job's peak with them.
+    Every tile allocates and frees blocks of a few sizes (its input, the PNG decoder's bands,
+    the PNG encoder's chunks; the ExecuTorch runner's output and the input rows are now reused)
+    around blocks that stay, and glibc returns only the free memory at the top of its heap: the
+    free holes between live blocks grew by about 1.5 MB over an 8K job's 510 tiles
+    (``mallinfo2``, before that reuse), and the 8K job's peak with them.
     ``malloc_trim(0)`` also releases the whole free pages inside those holes; the streaming PNG
     writer calls it once per strip, which cost nothing measurable in the 4K job's wall time."""
     if _TRIM is not None:
