@@ -35,8 +35,8 @@ class BandWindow:
     the end of the last band read, and grows only when a request needs more. A request's rows
     are a view of that buffer, valid until the next request. (Concatenating the held bands anew
     for each tile row kept the old rows, the new bands and their copy alive at once, about
-    1.3 MB for a 1920-pixel-wide input, at the moment the output strip is full; measured with
-    an RSS time series of the ExecuTorch int8 command's 8K job.)"""
+    1.3 MB for a 1920-pixel-wide input by count, at the start of a tile row: where an RSS time
+    series of the ExecuTorch int8 command's 8K job put its peak, the output strip being full.)"""
 
     def __init__(self, bands: Iterator[tuple[int, np.ndarray]]):
         self._bands = bands

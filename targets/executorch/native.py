@@ -276,7 +276,7 @@ class Method:
 
         An output array of the previous call that nothing else refers to any more (not even a
         view) is filled again instead of a new one: a tile loop allocates its output once
-        instead of 1.2 MB a tile, whose freed blocks left holes in the C heap that grew the 8K
+        instead of 786 KB a tile, whose freed blocks left holes in the C heap that grew the 8K
         job's peak (``mossnet.tools.e2e``'s memory rows). One a caller still holds is never
         written."""
         if len(arrays) != len(self.inputs):
