@@ -29,7 +29,12 @@ DEFAULT_MAX_PIXELS = 16_000_000
 # (thumbnail, tiles), about 25 ms a megapixel more than one whole decode (timed by hand on the
 # benchmark machine); below it the whole input (under 3 MB) costs less than that time.
 STREAM_PIXELS = 1_000_000
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}  # read and written
+# Pillow's format name for each suffix read and written (what ``Image.registered_extensions()``
+# says; tests/test_upscale_cli.py checks): asking Pillow imports every one of its plugins first,
+# 26 ms of a 0.5 s command line (cProfile).
+FORMAT_OF_SUFFIX = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP",
+                    ".tif": "TIFF", ".tiff": "TIFF"}
+IMAGE_SUFFIXES = set(FORMAT_OF_SUFFIX)  # read and written
 
 
 @dataclass
@@ -140,13 +145,6 @@ def to_pil(rgb: np.ndarray, alpha: np.ndarray | None = None, grayscale: bool = F
 
 DEFAULT_QUALITY = {"JPEG": 92, "WEBP": 90}  # --quality when not given
 OUTPUT_FORMATS = {"png": ".png", "jpg": ".jpg", "webp": ".webp"}  # --format for folder outputs
-
-
-# Pillow's format name for each suffix read and written (what ``Image.registered_extensions()``
-# says; tests/test_upscale_cli.py checks): asking Pillow imports every one of its plugins first,
-# 26 ms of a 0.5 s command line (cProfile).
-FORMAT_OF_SUFFIX = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP",
-                    ".tif": "TIFF", ".tiff": "TIFF"}
 
 
 def output_format(path: str | os.PathLike) -> str:
