@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from mossnet.core.checkpoint import DEFAULT_CHECKPOINT, load_model
-from mossnet.core.flatness import flat_image, flatness, gradient_image
+from mossnet.core.flatness import FLAT_COLOURS, flat_image, flatness, gradient_image, random_flat_colours
 from mossnet.core.metrics import subpixel_grid
 from mossnet.core.pipeline import model_tiling
 from quantize import ptq
@@ -64,7 +64,7 @@ def test_grid_metric_sees_a_periodic_offset_and_nothing_else():
 
 def test_flatness_reports_a_grid_drawn_by_the_programs(model):
     """The check fails a program that adds a fixed per-sub-pixel offset, and passes the float
-    model on flats and gradients."""
+    model on flats and gradients; so does its count of random flat colours with a grid."""
     from mossnet.core.pipeline import ContextProgram, PatchProgram
     tiling = model_tiling(model)
     ctx, patch = ContextProgram(model), PatchProgram(model, tiling)
@@ -79,10 +79,21 @@ def test_flatness_reports_a_grid_drawn_by_the_programs(model):
             out = patch(torch.from_numpy(p), torch.from_numpy(m)).numpy()
         out[..., ::4, ::4] += offset
         return out
-    good = flatness(context_fn, patch_fn, tiling, colours, photo=False)
+    good = flatness(context_fn, patch_fn, tiling, colours, photo=False, random_colours=3)
     assert good["flat_worst_levels"] <= 2 and good["flat_grid_levels"] <= 0.15 and good["pass"]
-    bad = flatness(context_fn, lambda p, m: patch_fn(p, m, 3 / 255), tiling, colours, photo=False)
+    assert good["random_flats"]["colours"] == 3 and good["random_flats"]["over_bound"] == 0
+    bad = flatness(context_fn, lambda p, m: patch_fn(p, m, 3 / 255), tiling, colours, photo=False,
+                   random_colours=3)
     assert bad["flat_grid_levels"] > 1 and bad["gradient_grid_levels"] > 1 and not bad["pass"]
+    assert bad["random_flats"]["over_bound"] == 3 and bad["random_flats"]["grid_max_levels"] > 1
+    assert "random_flats" not in flatness(context_fn, patch_fn, tiling, colours[:1], photo=False)
+
+
+def test_random_flat_colours_are_the_same_every_run_and_mostly_unclipped():
+    colours = random_flat_colours(64)
+    assert colours == random_flat_colours(64) and len(set(colours)) == 64
+    assert not set(colours) & set(FLAT_COLOURS)
+    assert sum(0 < v < 255 for c in colours for v in c) > 0.95 * 3 * 64
 
 
 # -- calibration ------------------------------------------------------------------------------

@@ -41,3 +41,13 @@ def test_flat_colour_stays_flat(variant):
     model, _ = load_model(SHIPPED[variant])
     errors = flat_colour_errors(model)
     assert max(errors.values()) <= 4, {c: e for c, e in errors.items() if e > 4}
+
+
+def test_flat_check_reports_random_flat_colours_on_request(capsys):
+    """``--random-colours`` adds one column, in the header and in every row."""
+    from mossnet.tools.flat_check import main
+    assert main([str(SHIPPED["xs"]), "--random-colours", "2"]) == 0
+    header, rule, row = capsys.readouterr().out.strip().splitlines()
+    assert "grid: 2 random flats" in header
+    assert header.count("|") == rule.count("|") == row.count("|") == 8
+    assert row.startswith(f"| {SHIPPED['xs']} |") and " over |" in row

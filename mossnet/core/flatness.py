@@ -5,8 +5,11 @@ midpoints and centre) and a few mid-tones, a smooth gradient and a real photo
 (``examples/photo.png``). ``flatness`` upscales them through any pair of programs with the
 product's tiling and reports the worst deviation of a flat colour from itself (levels) and the
 sub-pixel grid (``mossnet.core.metrics.subpixel_grid``) on the flats, the gradient and the
-photo. A photo never gives the context encoder a flat or fully saturated thumbnail, so flats
-are where a network extrapolates worst, and where an int8 program's per-channel errors show
+photo; with ``random_colours`` also the grid on that many other flat colours, drawn at random
+(seeded): most of them have no channel at 0 or 255, where the check's own colours clip any
+error that points outward, so they show how often a typical flat colour gets a grid (a figure
+the bounds do not judge). A photo never gives the context encoder a flat or fully saturated
+thumbnail, so flats are where a network extrapolates worst, and where an int8 program's per-channel errors show
 as a periodic pattern (issue 20). Runs on checkpoints (``mossnet.tools.flat_check``) and on
 every int8 artifact at export (its manifest records the result)."""
 from __future__ import annotations
@@ -26,6 +29,13 @@ FLAT_SIZE = (38, 50)  # LR pixels: more than one tile's core of a 32-pixel patch
 FLAT_BOUND = 2  # levels a flat colour may move (issue 20)
 GRID_BOUND = 0.15  # levels of sub-pixel grid allowed (issue 20)
 PHOTO = EXAMPLES / "photo.png"
+RANDOM_SEED = 0
+
+
+def random_flat_colours(n: int, seed: int = RANDOM_SEED) -> list[tuple[int, int, int]]:
+    """``n`` flat colours drawn uniformly from the colour cube, the same ones every run."""
+    rng = np.random.default_rng(seed)
+    return [tuple(int(v) for v in c) for c in rng.integers(0, 256, (n, 3))]
 
 
 def flat_image(rgb, size: tuple[int, int] = FLAT_SIZE) -> np.ndarray:
@@ -50,9 +60,11 @@ def photo_image() -> np.ndarray | None:
 
 
 def flatness(context_fn: ContextFn, patch_fn: PatchFn, tiling: TilingConfig,
-             colours=FLAT_COLOURS, photo: bool = True) -> dict:
+             colours=FLAT_COLOURS, photo: bool = True, random_colours: int = 0) -> dict:
     """Run the check images through the programs: {"flat_worst_levels", "flat_worst_colour",
-    "flat_grid_levels", "gradient_grid_levels", "photo_grid_levels", "pass", "bounds"}."""
+    "flat_grid_levels", "gradient_grid_levels", "photo_grid_levels", "pass", "bounds"}, and
+    with ``random_colours`` "random_flats": {"colours", "grid_mean_levels", "grid_max_levels",
+    "grid_max_colour", "over_bound"} (how many of them draw more grid than ``GRID_BOUND``)."""
     up = lambda img: upscale_tiled(img, context_fn, patch_fn, tiling)
     worst, worst_colour, flat_grid = -1, None, 0.0
     for rgb in colours:
@@ -67,6 +79,13 @@ def flatness(context_fn: ContextFn, patch_fn: PatchFn, tiling: TilingConfig,
     image = photo_image() if photo else None
     if image is not None:
         out["photo_grid_levels"] = round(subpixel_grid(up(image), tiling.scale), 3)
+    if random_colours > 0:
+        colours = random_flat_colours(random_colours)
+        grids = [subpixel_grid(up(flat_image(rgb)), tiling.scale) for rgb in colours]
+        out["random_flats"] = {"colours": random_colours, "grid_mean_levels": round(float(np.mean(grids)), 3),
+                               "grid_max_levels": round(max(grids), 3),
+                               "grid_max_colour": list(colours[int(np.argmax(grids))]),
+                               "over_bound": sum(g > GRID_BOUND for g in grids)}
     out["bounds"] = {"flat_levels": FLAT_BOUND, "grid_levels": GRID_BOUND}
     out["pass"] = bool(worst <= FLAT_BOUND and flat_grid <= GRID_BOUND
                        and out["gradient_grid_levels"] <= GRID_BOUND)
