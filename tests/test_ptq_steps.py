@@ -92,6 +92,7 @@ def test_flatness_reports_a_grid_drawn_by_the_programs(model):
 def test_random_flat_colours_are_the_same_every_run_and_mostly_unclipped():
     colours = random_flat_colours(64)
     assert colours == random_flat_colours(64) and len(set(colours)) == 64
+    assert random_flat_colours(64, seed=7) != colours
     assert not set(colours) & set(FLAT_COLOURS)
     assert sum(0 < v < 255 for c in colours for v in c) > 0.95 * 3 * 64
 

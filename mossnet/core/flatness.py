@@ -60,11 +60,13 @@ def photo_image() -> np.ndarray | None:
 
 
 def flatness(context_fn: ContextFn, patch_fn: PatchFn, tiling: TilingConfig,
-             colours=FLAT_COLOURS, photo: bool = True, random_colours: int = 0) -> dict:
+             colours=FLAT_COLOURS, photo: bool = True, random_colours: int = 0,
+             random_seed: int = RANDOM_SEED) -> dict:
     """Run the check images through the programs: {"flat_worst_levels", "flat_worst_colour",
     "flat_grid_levels", "gradient_grid_levels", "photo_grid_levels", "pass", "bounds"}, and
-    with ``random_colours`` "random_flats": {"colours", "grid_mean_levels", "grid_max_levels",
-    "grid_max_colour", "over_bound"} (how many of them draw more grid than ``GRID_BOUND``)."""
+    with ``random_colours`` "random_flats": {"colours", "seed", "grid_mean_levels",
+    "grid_max_levels", "grid_max_colour", "over_bound"} (how many of them draw more grid than
+    ``GRID_BOUND``), the colours drawn with ``random_seed``."""
     up = lambda img: upscale_tiled(img, context_fn, patch_fn, tiling)
     worst, worst_colour, flat_grid = -1, None, 0.0
     for rgb in colours:
@@ -80,9 +82,9 @@ def flatness(context_fn: ContextFn, patch_fn: PatchFn, tiling: TilingConfig,
     if image is not None:
         out["photo_grid_levels"] = round(subpixel_grid(up(image), tiling.scale), 3)
     if random_colours > 0:
-        colours = random_flat_colours(random_colours)
+        colours = random_flat_colours(random_colours, random_seed)
         grids = [subpixel_grid(up(flat_image(rgb)), tiling.scale) for rgb in colours]
-        out["random_flats"] = {"colours": random_colours, "grid_mean_levels": round(float(np.mean(grids)), 3),
+        out["random_flats"] = {"colours": random_colours, "seed": random_seed, "grid_mean_levels": round(float(np.mean(grids)), 3),
                                "grid_max_levels": round(max(grids), 3),
                                "grid_max_colour": list(colours[int(np.argmax(grids))]),
                                "over_bound": sum(g > GRID_BOUND for g in grids)}

@@ -9,7 +9,7 @@ deviation of a flat colour from itself and the sub-pixel grid (the largest offse
 flats, the gradient and the photo, all in uint8 levels. Bounds (issue 20): flats within
 2 levels, grid at most 0.15 on flats and gradients; ``--strict`` exits 1 beyond them.
 ``--random-colours N`` adds a column: the grid on N other flat colours drawn at random (the
-same every run), most of them with no channel at 0 or 255, where the check's own colours clip
+same every run; ``--random-seed`` draws others), most of them with no channel at 0 or 255, where the check's own colours clip
 half of any error away (mean, largest and its colour, and how many exceed the 0.15 bound; not
 judged).
 An earlier XS turned an all-black image into a 34-level sub-pixel grid; the first int8
@@ -27,7 +27,7 @@ from mossnet.core.arch import MossNet
 from mossnet.core.checkpoint import DEFAULT_CHECKPOINT
 from mossnet.core.errors import run_cli
 from mossnet.core.flags import positive
-from mossnet.core.flatness import FLAT_BOUND, GRID_BOUND, LEVELS, flatness
+from mossnet.core.flatness import FLAT_BOUND, GRID_BOUND, LEVELS, RANDOM_SEED, flatness
 from mossnet.core.pipeline import model_tiling, upscale_with_model
 
 
@@ -43,12 +43,13 @@ def flat_colour_errors(model: MossNet, size: tuple[int, int] = (24, 40)) -> dict
     return errors
 
 
-def check(path: str, random_colours: int = 0) -> dict:
+def check(path: str, random_colours: int = 0, random_seed: int = 0) -> dict:
     """``mossnet.core.flatness`` on whatever ``mossnet.load`` opens at ``path``."""
     import mossnet
     up = mossnet.load(path)
     with torch.no_grad():
-        return flatness(up.context_fn, up.patch_fn, up.tiling, random_colours=random_colours)
+        return flatness(up.context_fn, up.patch_fn, up.tiling, random_colours=random_colours,
+                        random_seed=random_seed)
 
 
 def row(path: str, r: dict) -> str:
@@ -68,10 +69,12 @@ def main(argv=None) -> int:
     p.add_argument("--strict", action="store_true", help="exit 1 when a model is beyond the bounds")
     p.add_argument("--random-colours", type=positive, default=0, metavar="N",
                    help="also the grid on N other flat colours drawn at random, the same every run")
+    p.add_argument("--random-seed", type=int, default=RANDOM_SEED, metavar="S",
+                   help=f"which random colours: another seed draws others (default: {RANDOM_SEED})")
     args = p.parse_args(argv)
 
     def run() -> int:
-        results = [(path, check(path, args.random_colours)) for path in args.models]
+        results = [(path, check(path, args.random_colours, args.random_seed)) for path in args.models]
         random = (f" grid: {args.random_colours} random flats (mean / max (colour), how many over {GRID_BOUND}) |"
                   if args.random_colours else "")
         print(f"| model | worst flat deviation (levels, colour) | grid: flats | grid: gradient | grid: photo |{random} "
