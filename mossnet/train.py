@@ -81,6 +81,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--flat-aug", type=share, default=0.0, metavar="P",
                    help="share of crops replaced by flat colours (mossnet.core.data.flat_images), "
                         "so that flat images stay flat. 0: off")
+    p.add_argument("--flat-near-edges", action="store_true",
+                   help="flat colours also draw channels just inside 0 or 1 (within 12 levels), where "
+                        "each channel at 0, 1 or uniform rarely lands")
     p.add_argument("--val-every", type=int, default=1000)
     p.add_argument("--holdout", type=int, default=30, help="every N-th image is held out for validation")
     p.add_argument("--max-side", type=int, default=1024, help="shrink larger photos by an integer factor")
@@ -179,7 +182,8 @@ def main(argv=None) -> int:
 
     def train_step():
         lr_img, hr_img, thumb = data.sample(args.batch, args.crop, gen, color_p=args.color_aug,
-                                            flat_p=args.flat_aug, margin=args.loss_margin)
+                                            flat_p=args.flat_aug, margin=args.loss_margin,
+                                            flat_near_edges=args.flat_near_edges)
         sr = interior(model(lr_img, thumb))
         loss = pixel_loss(args.loss, sr, hr_img)
         if teacher is not None:

@@ -2,7 +2,7 @@
 import torch
 
 from mossnet.core.bicubic import downscale_uint8
-from mossnet.core.data import color_view, flat_images
+from mossnet.core.data import FLAT_EDGE, color_view, flat_images
 
 
 def test_color_view_permutes_and_inverts_channels_consistently():
@@ -49,6 +49,24 @@ def test_flat_images_replace_whole_crops_with_one_colour():
             assert torch.equal(t, colour.expand_as(t))
     corners = torch.stack([hr2[i, :, 0, 0] for i in flat])
     assert ((corners == 0) | (corners == 1)).all(dim=1).any()  # the cube's corners come up
+
+
+def test_flat_images_near_edges_reach_just_inside_the_ends_and_change_nothing_else():
+    """Channels within FLAT_EDGE of 0 or 1 (not at them) are rare without ``near_edges`` and
+    common with it; without it the draws are the recipe's as before (same colours)."""
+    lr, hr, thumb = torch.rand(400, 3, 2, 2), torch.rand(400, 3, 8, 8), torch.rand(400, 3, 2, 2)
+
+    def colours(near_edges):
+        out = flat_images(lr, hr, thumb, 1.0, torch.Generator().manual_seed(0), near_edges)[1][:, :, 0, 0]
+        return out, ((out > 0) & (out < FLAT_EDGE)) | ((out < 1) & (out > 1 - FLAT_EDGE))
+    plain, plain_near = colours(False)
+    _, edges_near = colours(True)
+    assert plain_near.float().mean() < 0.05 and 0.35 < edges_near.float().mean() < 0.5
+    assert ((plain == 0) | (plain == 1)).float().mean() > 0.6
+    gen = torch.Generator().manual_seed(0)  # the draws the recipe made before near_edges existed
+    chosen, kind = torch.rand(400, generator=gen) < 1.0, torch.randint(0, 3, (400, 3), generator=gen)
+    expected = torch.where(kind == 0, 0.0, torch.where(kind == 1, 1.0, torch.rand(400, 3, generator=gen)))
+    assert chosen.all() and torch.equal(plain, expected)
 
 
 def test_margin_widens_the_lr_crop_around_the_same_patch(tmp_path):

@@ -14,6 +14,8 @@ import torch.nn.functional as F
 from mossnet.core.bicubic import downscale_uint8, imresize, to_uint8_levels
 from mossnet.core.image_io import ImageError, iter_image_files, load_image
 
+FLAT_EDGE = 12 / 255  # flat_images(near_edges=True): how close to 0 or 1 a near-end channel lies
+
 
 def prepare_hr(rgb: np.ndarray, max_side: int) -> torch.Tensor:
     """uint8 HxWx3 -> float64 (3, H, W) in [0, 255]; photos larger than ``max_side`` are
@@ -71,11 +73,11 @@ class TrainingImages:
         return val
 
     def sample(self, batch: int, lr_crop: int, gen: torch.Generator, color_p: float = 0.0,
-               flat_p: float = 0.0, margin: int = 0):
+               flat_p: float = 0.0, margin: int = 0, flat_near_edges: bool = False):
         """Random aligned LR/HR crops with flips and transposes (the 8 dihedral views),
         plus each crop's whole-image thumbnail under the same view; with ``color_p``, that
         share of the crops also gets a random colour view (``color_view``), with ``flat_p``
-        that share is replaced by flat images (``flat_images``). ``margin`` widens each LR crop
+        that share is replaced by flat images (``flat_images``, ``flat_near_edges``). ``margin`` widens each LR crop
         by that many pixels per side (replicating the image's edge where it runs out, as the
         tiled pipeline pads an image) around the same ``lr_crop`` square the HR crop covers."""
         s, hp = self.scale, lr_crop * self.scale
@@ -96,7 +98,7 @@ class TrainingImages:
         if color_p > 0:
             lr, hr, th = color_view(lr, hr, th, color_p, gen)
         if flat_p > 0:
-            lr, hr, th = flat_images(lr, hr, th, flat_p, gen)
+            lr, hr, th = flat_images(lr, hr, th, flat_p, gen, flat_near_edges)
         flips = torch.randint(0, 2, (3,), generator=gen).tolist()
         views = []
         for t in (lr, hr, th):
@@ -135,17 +137,23 @@ def color_view(lr: torch.Tensor, hr: torch.Tensor, thumb: torch.Tensor, p: float
 
 
 def flat_images(lr: torch.Tensor, hr: torch.Tensor, thumb: torch.Tensor, p: float,
-                gen: torch.Generator):
+                gen: torch.Generator, near_edges: bool = False):
     """Replace a share ``p`` of the batch by flat images: crop, target and thumbnail all one
-    colour, each channel 0, 1 or uniform with equal odds (the cube's corners, edges and inside).
+    colour, each channel 0, 1 or uniform with equal odds (the cube's corners, edges and inside);
+    with ``near_edges`` also within ``FLAT_EDGE`` of 0 or of 1 (five kinds, equal odds).
 
     A flat thumbnail is the one input a photo never gives the context encoder, and an earlier
     XS answered an all-black image with a 34-level sub-pixel grid; the bicubic of a flat
-    image is that image, so the right output is known exactly."""
+    image is that image, so the right output is known exactly. Channels at 0, 1 or uniform
+    rarely land just inside an end, where the shipped XS still draws a grid on a ridge of
+    saturated blues (red 2 to 7 levels, blue above 230: README, "Flat and saturated images")."""
     n = lr.shape[0]
     chosen = torch.rand(n, generator=gen) < p
-    kind = torch.randint(0, 3, (n, 3), generator=gen)
-    colour = torch.where(kind == 0, 0.0, torch.where(kind == 1, 1.0, torch.rand(n, 3, generator=gen)))
+    kind = torch.randint(0, 5 if near_edges else 3, (n, 3), generator=gen)
+    u = torch.rand(n, 3, generator=gen)
+    colour = torch.where(kind == 0, 0.0, torch.where(kind == 1, 1.0, u))
+    if near_edges:
+        colour = torch.where(kind == 3, u * FLAT_EDGE, torch.where(kind == 4, 1.0 - u * FLAT_EDGE, colour))
     out = []
     for t in (lr, hr, thumb):
         c = colour.to(t.device, t.dtype).view(n, 3, 1, 1).expand_as(t)
