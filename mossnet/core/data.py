@@ -77,9 +77,10 @@ class TrainingImages:
         """Random aligned LR/HR crops with flips and transposes (the 8 dihedral views),
         plus each crop's whole-image thumbnail under the same view; with ``color_p``, that
         share of the crops also gets a random colour view (``color_view``), with ``flat_p``
-        that share is replaced by flat images (``flat_images``, ``flat_near_edges``). ``margin`` widens each LR crop
-        by that many pixels per side (replicating the image's edge where it runs out, as the
-        tiled pipeline pads an image) around the same ``lr_crop`` square the HR crop covers."""
+        that share is replaced by flat images (``flat_images``; ``flat_near_edges`` is its
+        ``near_edges``). ``margin`` widens each LR crop by that many pixels per side
+        (replicating the image's edge where it runs out, as the tiled pipeline pads an image)
+        around the same ``lr_crop`` square the HR crop covers."""
         s, hp = self.scale, lr_crop * self.scale
         idx = torch.multinomial(self.weights, batch, replacement=True, generator=gen).tolist()
         lrs, hrs, thumbs = [], [], []

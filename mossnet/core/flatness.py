@@ -5,13 +5,14 @@ midpoints and centre) and a few mid-tones, a smooth gradient and a real photo
 (``examples/photo.png``). ``flatness`` upscales them through any pair of programs with the
 product's tiling and reports the worst deviation of a flat colour from itself (levels) and the
 sub-pixel grid (``mossnet.core.metrics.subpixel_grid``) on the flats, the gradient and the
-photo; with ``random_colours`` also the grid on that many other flat colours, drawn at random
-(seeded): most of them have no channel at 0 or 255, where the check's own colours clip any
-error that points outward, so they show how often a typical flat colour gets a grid (a figure
-the bounds do not judge). A photo never gives the context encoder a flat or fully saturated
-thumbnail, so flats are where a network extrapolates worst, and where an int8 program's per-channel errors show
-as a periodic pattern (issue 20). Runs on checkpoints (``mossnet.tools.flat_check``) and on
-every int8 artifact at export (its manifest records the result)."""
+photo. With ``random_colours`` it also gives the grid on that many other flat colours, drawn at
+random (seeded). Most of them have no channel at 0 or 255, where the check's own colours clip
+any error that points outward, so they show how often a typical flat colour gets a grid (a
+figure the bounds do not judge). A photo never gives the context encoder a flat or fully
+saturated thumbnail, so flats are where a network extrapolates worst, and where an int8
+program's per-channel errors show as a periodic pattern (issue 20). Runs on checkpoints
+(``mossnet.tools.flat_check``) and on every int8 artifact at export (its manifest records the
+result)."""
 from __future__ import annotations
 
 import itertools
@@ -84,7 +85,8 @@ def flatness(context_fn: ContextFn, patch_fn: PatchFn, tiling: TilingConfig,
     if random_colours > 0:
         colours = random_flat_colours(random_colours, random_seed)
         grids = [subpixel_grid(up(flat_image(rgb)), tiling.scale) for rgb in colours]
-        out["random_flats"] = {"colours": random_colours, "seed": random_seed, "grid_mean_levels": round(float(np.mean(grids)), 3),
+        out["random_flats"] = {"colours": random_colours, "seed": random_seed,
+                               "grid_mean_levels": round(float(np.mean(grids)), 3),
                                "grid_max_levels": round(max(grids), 3),
                                "grid_max_colour": list(colours[int(np.argmax(grids))]),
                                "over_bound": sum(g > GRID_BOUND for g in grids)}

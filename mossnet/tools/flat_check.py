@@ -9,9 +9,9 @@ deviation of a flat colour from itself and the sub-pixel grid (the largest offse
 flats, the gradient and the photo, all in uint8 levels. Bounds (issue 20): flats within
 2 levels, grid at most 0.15 on flats and gradients; ``--strict`` exits 1 beyond them.
 ``--random-colours N`` adds a column: the grid on N other flat colours drawn at random (the
-same every run; ``--random-seed`` draws others), most of them with no channel at 0 or 255, where the check's own colours clip
-half of any error away (mean, largest and its colour, and how many exceed the 0.15 bound; not
-judged).
+same every run; ``--random-seed`` draws others). Most of them have no channel at 0 or 255,
+where the check's own colours clip half of any error away. The column gives the mean, the
+largest and its colour, and how many exceed the 0.15 bound; it is not judged.
 An earlier XS turned an all-black image into a 34-level sub-pixel grid; the first int8
 builds drew a 1.7-level grid on every flat colour."""
 from __future__ import annotations
@@ -43,7 +43,7 @@ def flat_colour_errors(model: MossNet, size: tuple[int, int] = (24, 40)) -> dict
     return errors
 
 
-def check(path: str, random_colours: int = 0, random_seed: int = 0) -> dict:
+def check(path: str, random_colours: int = 0, random_seed: int = RANDOM_SEED) -> dict:
     """``mossnet.core.flatness`` on whatever ``mossnet.load`` opens at ``path``."""
     import mossnet
     up = mossnet.load(path)
