@@ -183,6 +183,17 @@ def test_band_window_reuses_one_buffer_of_a_request_and_a_band():
     assert base.shape[0] <= 80 + 11
 
 
+def test_band_window_told_the_largest_request_never_grows():
+    """The tiling driver's first request is clamped at the image's top (rows 0..72 of 80):
+    told the largest, the window makes its buffer once; not told, it grows at the second."""
+    image = photo(400, 9)
+    for largest, grows in [(80, False), (0, True)]:
+        window = BandWindow(((y, image[y:y + 11]) for y in range(0, 400, 11)), largest)
+        base = window.rows(0, 72).base
+        same = [window.rows(top, top + 80).base is base for top in range(56, 400 - 80, 64)]
+        assert all(same) != grows, (largest, same)
+
+
 def fake_programs(t: TilingConfig):
     """numpy stand-ins for the two programs: the output depends on every input pixel it reads."""
     def context_fn(thumb):

@@ -42,8 +42,8 @@ class PNGRows:
         self.shape = (height, width, 3)
         self.grayscale = mode == "L"
 
-    def window(self) -> BandWindow:
-        return BandWindow(self.bands())
+    def window(self, largest: int = 0) -> BandWindow:
+        return BandWindow(self.bands(), largest)
 
     def bands(self, band_bytes: int = BAND_BYTES):
         """``(y0, rows x W x 3 uint8)`` from the top, decoded as they are asked for."""

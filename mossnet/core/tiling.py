@@ -275,7 +275,7 @@ def upscale_tiled(image, context_fn: ContextFn, patch_fn: PatchFn, t: TilingConf
     if out is None:
         out = np.empty((h * s, w * s, 3), dtype=np.float32 if as_float else np.uint8)
     tiles = plan_tiles(h, w, t)
-    window, row_y, top, rows = src.window(), None, 0, None
+    window, row_y, top, rows = src.window(t.patch + 2 * t.halo), None, 0, None
     scratch = block = None  # one tile's float copy and uint8 block, reused for every tile
     for tile in (progress(tiles) if progress else tiles):
         if tile.y != row_y:  # a new tile row: its rows and halo, clamped to the image
