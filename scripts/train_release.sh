@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # The exact training runs behind the shipped weights (weights/README.md records their numbers).
-# The shipped XS is three stages, each starting from the one before:
+# The shipped XS is four stages, each starting from the one before:
 #   xs-b128   MossNet-XS x4 from scratch at batch 128, ground-truth L1, over-parameterized 3x3
 #             convs folded into plain ones at the end (ran on a lent GPU; hours on a CPU)
 #   xs-b128-color  a fine-tune with colour views and flat images, so that saturated and flat
 #             images upscale cleanly
 #   xs-b128-margin  a short, gentler fine-tune that scores only pixels with real context
 #             (--loss-margin 8), and its control without it (weights/mossnet_xs_x4.pt: the
-#             first; model card)
+#             first; the shipped XS until issue 20's flat-colour ridge; model card)
+#   xs-flat   more flat images (10 %), whose channels may also lie just inside 0 or 1
+#             (--flat-near-edges): a ridge of saturated blues drew a grid (weights/mossnet_xs_x4.pt)
 # The XS shipped before it (model card) was three stages: xs (from scratch at batch 16),
 # xs-long (a second cycle at batch 64, on a lent GPU) and xs-color (as xs-b128-color).
 #   margin    two fine-tunes of that XS, with and without --loss-margin 8 (model card)
@@ -20,9 +22,6 @@
 #             (weights/mossnet_s_x4.pt; teacher-color ran on a lent GPU)
 #   distill   XS fine-tuned from the xs run with the teacher's output as a second target
 #   shape-probe  the ablation's recipe with two other XS shapes (scripts/xs_shape_probe.py)
-#   xs-flat   a candidate fourth stage of the shipped XS: more flat images (10 %) that also draw
-#             channels just inside 0 or 1 (--flat-near-edges: a ridge of saturated blues still
-#             draws a grid, README); not shipped yet (model card, with the runs beside it)
 # Usage: scripts/train_release.sh STAGE [DATA_DIR] [OUTDIR]
 # Paths are relative to the repository root. Env: STEPS overrides the step count; PYTHON the
 # interpreter (default .venv/bin/python); THREADS the CPU threads per run (default 1); INIT the
@@ -86,7 +85,7 @@ case "$what" in
   shape-probe)  # compare with the ablation's abl_ctx run
     probe deep-mid --reparam 4 --steps "${STEPS:-8000}"
     probe deep-ends --reparam 4 --steps "${STEPS:-8000}" ;;
-  xs-flat) run xs_flat10 --arch xs --reparam 4 --init "${INIT:-weights/mossnet_xs_x4.pt}" --lr 2e-4 \
+  xs-flat) run xs_flat10 --arch xs --reparam 4 --init "$outdir/xs_b128_margin/model.pt" --lr 2e-4 \
       --color-aug 0.25 --flat-aug 0.1 --flat-near-edges --loss-margin 8 --val-every 1000 --steps "${STEPS:-6000}" ;;
   *) echo "error: unknown stage $what (one of $stages)" >&2; exit 2 ;;
 esac
