@@ -25,6 +25,7 @@ from mossnet.core.image_io import ImageError
 from mossnet.core.paths import SHARED_TRAIN
 from mossnet.core.pipeline import upscale_whole_tensor
 from mossnet.core.reparam import fold, reparameterize
+from mossnet.core.subpixel import balance_
 
 
 def share(text: str) -> float:
@@ -84,6 +85,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--flat-near-edges", action="store_true",
                    help="flat colours also draw channels just inside 0 or 1 (within 12 levels), where "
                         "each channel at 0, 1 or uniform rarely lands")
+    p.add_argument("--balanced-phases", action="store_true",
+                   help="keep every sub-pixel phase of each depth-to-space conv at the same DC gain and "
+                        "bias (projected after each step), so no error that is constant over an area, int8 "
+                        "rounding on a flat colour among them, can draw a sub-pixel grid (mossnet.core.subpixel)")
     p.add_argument("--val-every", type=int, default=1000)
     p.add_argument("--holdout", type=int, default=30, help="every N-th image is held out for validation")
     p.add_argument("--max-side", type=int, default=1024, help="shrink larger photos by an integer factor")
@@ -147,6 +152,8 @@ def main(argv=None) -> int:
     n_params = count_parameters(model)
     if args.reparam:
         reparameterize(model, expand=args.reparam)
+    if args.balanced_phases:
+        print(f"balanced phases: removed a DC imbalance of up to {balance_(model):.3f}", flush=True)
     try:
         data = TrainingImages(args.data, args.scale, cfg.thumb_size, device, max_side=args.max_side,
                               min_lr_side=args.crop)
@@ -193,6 +200,8 @@ def main(argv=None) -> int:
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if args.balanced_phases:
+            balance_(model)
         return loss.detach()
 
     if args.minutes and step == 0:  # timing probe (its steps count as training)

@@ -2,7 +2,7 @@
 
 Builds, in one process and on the same calibration, the int8 pipeline of every row below and
 prints one table: x4 Y-PSNR against float on each benchmark set (Set5 and Set14 from
-``../shared`` when present: B100 holds five times their images, for each of sixteen pipelines;
+``../shared`` when present: B100 holds five times their images, for each of seventeen pipelines;
 the default's B100 figure is in ``quantize.ptq``'s report), then the worst flat-colour
 deviation and the sub-pixel grid on the flats, the gradient and the photo
 (``mossnet.core.flatness``; the photo's figure is the grid of the int8 output minus the float
@@ -36,6 +36,7 @@ from .steps import build_pipeline
 NONE = dict.fromkeys(DEFAULT_STEPS, False)
 FM = dict(NONE, float_modulation=True)
 FM_AR_BC = dict(FM, adaround=True, bias_correction=True)
+DEFAULT = dict(FM_AR_BC, pixel_grid_output=True, act_equalization=True, phase_balance=True)
 # (row, augmented calibration, steps, float layers)
 ROWS = [
     ("before issue 20: 13 tiles of 3 images, int8 modulation, nearest rounding", False, NONE, ()),
@@ -54,9 +55,10 @@ ROWS = [
      dict(FM, pixel_grid_output=True, act_equalization=True), ()),
     ("calibration + float modulation + pixel grid + activation equalization + learned rounding + bias correction",
      True, dict(FM_AR_BC, pixel_grid_output=True, act_equalization=True), ()),
-    ("the same + CLE", True, dict(FM_AR_BC, pixel_grid_output=True, act_equalization=True, cle=True), ()),
+    ("the same + phase balance", True, DEFAULT, ()),
+    ("the same + CLE", True, dict(DEFAULT, cle=True), ()),
     ("the same without CLE, last decoder conv + tail in float (mixed precision)", True,
-     dict(FM_AR_BC, pixel_grid_output=True, act_equalization=True), ("upscaler.dec.0.0.conv", "upscaler.tail")),
+     DEFAULT, ("upscaler.dec.0.0.conv", "upscaler.tail")),
 ]
 
 

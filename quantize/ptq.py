@@ -57,6 +57,7 @@ class PTQOptions(QuantizeOptions):
     act_equalization: bool = DEFAULT_STEPS["act_equalization"]  # quantize.equalize
     adaround: bool = DEFAULT_STEPS["adaround"]  # quantize.adaround
     bias_correction: bool = DEFAULT_STEPS["bias_correction"]  # quantize.correction
+    phase_balance: bool = DEFAULT_STEPS["phase_balance"]  # quantize.balance
 
     def steps(self) -> dict:
         return {step: getattr(self, step) for step in DEFAULT_STEPS}
@@ -99,6 +100,8 @@ STEP_HELP = {
                         "(quantize.equalize)",
     "adaround": "learned rounding of the int8 weights (quantize.adaround); off: nearest",
     "bias_correction": "empirical bias correction of every convolution against float (quantize.correction)",
+    "phase_balance": "keep depth-to-space convs trained balanced (mossnet.train --balanced-phases) balanced "
+                     "in int8: no sub-pixel grid from rounding on flat areas (quantize.balance); nothing for others",
 }
 
 

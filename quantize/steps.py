@@ -1,12 +1,13 @@
 """The PTQ recipe's steps in order, shared by ``quantize.ptq``, the ablation table and the
 per-layer sensitivity: the float modulation path (a choice of the quantizer), cross-layer
 and activation equalization of the float model, observers and calibration, convert, learned rounding, bias
-correction (``quantize.recipe.DEFAULT_STEPS``)."""
+correction, phase balance of the depth-to-space convs (``quantize.recipe.DEFAULT_STEPS``)."""
 from __future__ import annotations
 
 from tqdm import tqdm
 
 from .adaround import adaround
+from .balance import balance_phases
 from .correction import bias_correction
 from .equalize import equalize, equalize_activations
 from .program import QuantizedPipeline, calibrate, convert, prepare
@@ -36,4 +37,6 @@ def build_pipeline(model, tiling, calib, observer: str = DEFAULT_OBSERVER, float
         details["adaround"] = adaround(model, tiling, pipe.context, pipe.upscale_patch, calib, seed=seed)
     if steps["bias_correction"]:
         details["bias_correction"] = bias_correction(model, tiling, pipe.context, pipe.upscale_patch, calib)
+    if steps["phase_balance"]:  # last: the steps above round and correct each phase on its own
+        details["phase_balance"] = balance_phases(model, pipe.upscale_patch)
     return pipe, details

@@ -10,6 +10,8 @@
 #             first; the shipped XS until issue 20's flat-colour ridge; model card)
 #   xs-flat   more flat images (10 %), whose channels may also lie just inside 0 or 1
 #             (--flat-near-edges): a ridge of saturated blues drew a grid (weights/mossnet_xs_x4.pt)
+#   xs-balanced  xs-flat again with balanced depth-to-space convs (--balanced-phases: no int8
+#             rounding can draw a sub-pixel grid on a flat area); tried, not shipped (model card)
 # The XS shipped before it (model card) was three stages: xs (from scratch at batch 16),
 # xs-long (a second cycle at batch 64, on a lent GPU) and xs-color (as xs-b128-color).
 #   margin    two fine-tunes of that XS, with and without --loss-margin 8 (model card)
@@ -32,7 +34,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=${PYTHON:-.venv/bin/python}
-stages="xs-b128, xs-b128-color, xs-b128-margin, xs, xs-long, xs-color, margin, xs-distill, xs-plain, ablation, ablation-margin, teacher, teacher-color, distill, shape-probe or xs-flat"
+stages="xs-b128, xs-b128-color, xs-b128-margin, xs, xs-long, xs-color, margin, xs-distill, xs-plain, ablation, ablation-margin, teacher, teacher-color, distill, shape-probe, xs-flat or xs-balanced"
 what=${1:?usage: train_release.sh STAGE [DATA_DIR] [OUTDIR], STAGE one of $stages}
 data=${2:-../shared/data/train}; outdir=${3:-runs}
 export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=${THREADS:-1}
@@ -87,5 +89,8 @@ case "$what" in
     probe deep-ends --reparam 4 --steps "${STEPS:-8000}" ;;
   xs-flat) run xs_flat10 --arch xs --reparam 4 --init "$outdir/xs_b128_margin/model.pt" --lr 2e-4 \
       --color-aug 0.25 --flat-aug 0.1 --flat-near-edges --loss-margin 8 --val-every 1000 --steps "${STEPS:-6000}" ;;
+  xs-balanced) run xs_balanced --arch xs --reparam 4 --init "$outdir/xs_flat10/model.pt" --lr 5e-4 \
+      --color-aug 0.25 --flat-aug 0.1 --flat-near-edges --loss-margin 8 --balanced-phases --val-every 1000 \
+      --steps "${STEPS:-6000}" ;;
   *) echo "error: unknown stage $what (one of $stages)" >&2; exit 2 ;;
 esac
