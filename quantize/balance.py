@@ -16,10 +16,13 @@ and bias correction:
   from their value give way first, one step each (for the 1x1 ``up`` convs: identical integers);
 * the biases of a group's phases take their mean (bias correction's shifts, averaged).
 
-Only the weight constants, their scales and the biases change, so every exporter gets it from
-the one graph, as with the other steps. A conv that is not balanced in float is left as it is:
+PTQ runs it last; QAT runs it after its convert, on the kernels it trained (``trained_like``;
+it keeps them balanced during training too). Only the weight constants, their scales and the
+biases change, so every exporter gets it from the one graph, as with the other steps. A conv that is not balanced in float is left as it is:
 forcing it would change the network (by 2 dB on Set5 for an XS trained without it)."""
 from __future__ import annotations
+
+import copy
 
 import torch
 
@@ -49,6 +52,18 @@ def balanced_round(x: torch.Tensor, phases: int) -> torch.Tensor:
     if (g.sum(-1) != target).any():
         raise ValueError("the int8 kernels could not be balanced within one step per tap")
     return g.reshape(x.shape)
+
+
+@torch.no_grad()
+def trained_like(model, module: torch.nn.Module, convs) -> torch.nn.Module:
+    """A copy of ``model`` whose convs named in ``convs`` take ``module``'s parameters of the
+    same names: the float kernels QAT trained, for ``balance_phases`` to round."""
+    ref, params = copy.deepcopy(model), dict(module.named_parameters())
+    for name, (conv, _) in depth_to_space_convs(ref).items():
+        if name in convs:
+            conv.weight.copy_(params[f"{name}.weight"])
+            conv.bias.copy_(params[f"{name}.bias"])
+    return ref
 
 
 @torch.no_grad()

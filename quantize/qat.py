@@ -42,6 +42,7 @@ from mossnet.core.data import TrainingImages
 from mossnet.core.errors import run_cli
 from mossnet.core.flags import positive
 from mossnet.core.pipeline import PatchProgram, example_inputs, model_tiling
+from mossnet.core.subpixel import balance_named_, depth_to_space_convs, imbalance
 
 from .build import (
     QuantizeOptions,
@@ -52,6 +53,7 @@ from .build import (
     print_result,
     tiling_for,
 )
+from .balance import BALANCED_WITHIN, balance_phases, trained_like
 from .calibration import calibration_files, calibration_set
 from .program import QuantizedPipeline, calibrate, convert, prepare
 from .recipe import DEFAULT_STEPS, make_quantizer
@@ -59,6 +61,9 @@ from .recipe import DEFAULT_STEPS, make_quantizer
 # what the recipe records for QAT: the float modulation path, no post-training steps. The
 # output on the pixel grid is asked for but finds no int8 output to place: the QAT patch program
 # (exported with a dynamic batch) keeps its residual add in float, so its output is rounded once.
+# A network trained with balanced depth-to-space convs (``mossnet.core.subpixel``) stays
+# balanced: projected after every step, then balanced in int8 (``quantize.balance``), which
+# the recipe then records as ``phase_balance``.
 QAT_STEPS = dict(dict.fromkeys(DEFAULT_STEPS, False), float_modulation=True)
 
 
@@ -123,6 +128,9 @@ def quantize_qat(opts: QATOptions) -> tuple[Path, dict]:
         modulation = torch.cat([int8_context(torch.from_numpy(item.thumb)).expand(len(item.patches), -1, -1, -1)
                                 for item in calib])
         student(torch.from_numpy(patches), modulation)
+    # a network trained balanced stays balanced: {conv: phases} to project after each step
+    balanced = ({name: phases for name, (_, phases) in depth_to_space_convs(model).items()}
+                if imbalance(model) <= BALANCED_WITHIN else {})
     opt = torch.optim.Adam(student.parameters(), lr=opts.lr)
     gen = torch.Generator().manual_seed(opts.seed)
     s, h, n = tiling.scale, tiling.halo, tiling.input_size
@@ -145,13 +153,19 @@ def quantize_qat(opts: QATOptions) -> tuple[Path, dict]:
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if balanced:
+            balance_named_(student, balanced)
         bar.set_postfix(loss=f"{float(loss.detach()):.4f}", refresh=False)
     move_exported_model_to_eval(student)
     int8_patch = convert_pt2e(copy.deepcopy(student), fold_quantize=False)
     move_exported_model_to_eval(int8_patch)
+    steps = dict(QAT_STEPS, phase_balance=bool(balanced))
+    details = {"phase_balance": balance_phases(trained_like(model, student, balanced), int8_patch)} if balanced else {}
     pipe = QuantizedPipeline(int8_context, int8_patch, tiling)
     meta = base_meta(opts, "qat", "fused moving-average fake-quant (patch; the context stays float)", (), calib,
-                     len(files), steps=QAT_STEPS)
+                     len(files), steps=steps)
+    if details:
+        meta["step_details"] = details
     meta["qat"] = {"steps": opts.steps, "batch": opts.batch, "lr": opts.lr, "teacher": opts.teacher,
                    "gt_weight": opts.gt_weight, "freeze_observers_at": freeze_at,
                    "data": opts.data or "calibration images"}

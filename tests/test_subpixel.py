@@ -1,25 +1,28 @@
 """Phase-balanced depth-to-space (issue 20): the projection, its promise (a constant error
 anywhere draws no sub-pixel grid), training with it, and the int8 step that keeps it."""
 import copy
+import json
 
 import numpy as np
 import pytest
 import torch
 
 from mossnet import train
-from mossnet.core.checkpoint import DEFAULT_CHECKPOINT, load_model
+from mossnet.core.checkpoint import DEFAULT_CHECKPOINT, load_model, save_checkpoint
 from mossnet.core.arch import ModulatedConv
 from mossnet.core.metrics import subpixel_grid
 from mossnet.core.pipeline import model_tiling
 from mossnet.core.reparam import fold, reparameterize
 from mossnet.core.subpixel import balance_, depth_to_space_convs, imbalance, phase_imbalance
+from quantize import qat
 from quantize.adaround import attr
 from quantize.balance import balanced_round, balance_phases
 from quantize.calibration import calibration_set, default_calibration_files
 from quantize.correction import conv_sites
-from quantize.program import calibrate, convert, prepare
+from quantize.program import calibrate, convert, load_pipeline, prepare
 from quantize.recipe import make_quantizer
 
+from conftest import EVAL_DIR
 from test_train import make_images
 
 
@@ -149,3 +152,26 @@ def test_phase_balance_step_balances_the_int8_convs_and_changes_nothing_else(tra
         assert torch.allclose(ints, ints.round(), atol=1e-3)  # still on the int8 grid
         assert (ints.round().abs() <= 127).all()
     assert changed and changed <= allowed
+
+
+def int8_imbalance(patch, model) -> float:
+    """The largest phase imbalance of a converted program's int8 depth-to-space convs."""
+    sites = {s.module: s for s in conv_sites(patch)}
+    worst = 0.0
+    for name, (_, phases) in depth_to_space_convs(model).items():
+        node = sites[name].node.args[1].args[0]
+        worst = max(worst, phase_imbalance(attr(patch, node.args[0].target), attr(patch, sites[name].bias_attr), phases))
+    return worst
+
+
+def test_qat_keeps_a_balanced_network_balanced(tmp_path):
+    """QAT moves the weights phase by phase: it projects after every step and balances in int8."""
+    ckpt, out = tmp_path / "balanced.pt", tmp_path / "qat"
+    model = balanced()
+    save_checkpoint(ckpt, model)
+    assert qat.main([str(ckpt), "--num-calib", "8", "--steps", "3", "--batch", "2", "--eval", EVAL_DIR,
+                     "--out", str(out)]) == 0
+    meta = json.loads((out / "quant.json").read_text())
+    assert meta["recipe"]["steps"]["phase_balance"]
+    assert all(r["balanced"] for r in meta["step_details"]["phase_balance"].values())
+    assert int8_imbalance(load_pipeline(out).upscale_patch, model) < 1e-5

@@ -20,7 +20,8 @@ nearest-neighbour upsampling).
 
 ``balance_(model)`` projects every depth-to-space conv onto balanced kernels (the nearest, in
 the sum of squares: each kernel's taps move alike), in place; ``mossnet.train --balanced-phases``
-does that after every step. ``imbalance(model)`` measures how far a model is from it."""
+does that after every step, ``balance_named_`` the same for parameters found by name (QAT's
+exported graph). ``imbalance(model)`` measures how far a model is from it."""
 from __future__ import annotations
 
 import torch
@@ -79,6 +80,14 @@ def _plain(conv: nn.Module) -> nn.Conv2d:
     return conv.conv if hasattr(conv, "conv") else conv
 
 
+def _balance(weight: torch.Tensor, bias: torch.Tensor | None, effective: torch.Tensor, phases: int) -> None:
+    """Take ``effective``'s imbalance out of ``weight`` and average ``bias`` over the phases."""
+    weight -= imbalance_of(effective, phases)
+    if bias is not None:
+        b = _by_phase(bias, phases)
+        b.copy_(b.mean(1, keepdim=True).expand_as(b))
+
+
 @torch.no_grad()
 def balance_(model: nn.Module) -> float:
     """Project every depth-to-space conv onto balanced kernels, in place; returns the largest
@@ -87,8 +96,15 @@ def balance_(model: nn.Module) -> float:
     removed = imbalance(model)
     for conv, phases in depth_to_space_convs(model).values():
         plain = _plain(conv)
-        plain.weight -= imbalance_of(effective_weight(conv), phases)
-        if plain.bias is not None:
-            b = _by_phase(plain.bias, phases)
-            b.copy_(b.mean(1, keepdim=True).expand_as(b))
+        _balance(plain.weight, plain.bias, effective_weight(conv), phases)
     return removed
+
+
+@torch.no_grad()
+def balance_named_(module: nn.Module, convs: dict[str, int]) -> None:
+    """``balance_`` for convs given as {name: phases}, whose ``name.weight`` and ``name.bias``
+    are parameters of ``module`` (a graph exported from a MossNet keeps its parameter names)."""
+    params = dict(module.named_parameters())
+    for name, phases in convs.items():
+        weight = params[f"{name}.weight"]
+        _balance(weight, params.get(f"{name}.bias"), weight, phases)
