@@ -146,8 +146,9 @@ def flat_images(lr: torch.Tensor, hr: torch.Tensor, thumb: torch.Tensor, p: floa
     A flat thumbnail is the one input a photo never gives the context encoder, and an earlier
     XS answered an all-black image with a 34-level sub-pixel grid; the bicubic of a flat
     image is that image, so the right output is known exactly. Channels at 0, 1 or uniform
-    rarely land just inside an end, where the shipped XS still draws a grid on a ridge of
-    saturated blues (red 2 to 7 levels, blue above 230: README, "Flat and saturated images")."""
+    rarely land just inside an end, where the XS trained without ``near_edges`` drew a grid on a
+    ridge of saturated blues (red 2 to 7 levels, blue above 230: README, "Flat and saturated
+    images")."""
     n = lr.shape[0]
     chosen = torch.rand(n, generator=gen) < p
     kind = torch.randint(0, 5 if near_edges else 3, (n, 3), generator=gen)
