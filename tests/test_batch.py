@@ -77,6 +77,14 @@ def test_png_strips_of_different_heights_and_tiles_of_a_row(background, filter_b
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(buf.getvalue()))), rgb)
 
 
+@pytest.mark.parametrize("deflate,level", [("isal", 0), ("isal", 3), ("zlib-ng", 1), ("zlib", 6)])
+def test_png_every_deflate_writes_one_valid_stream(deflate, level):
+    rgb = photo(67, 33)
+    buf = io.BytesIO()
+    write_png(buf, rgb, strip=8, deflate=deflate, level=level, background=True)
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(buf.getvalue()))), rgb)
+
+
 def test_png_refuses_rows_out_of_order_and_missing_rows():
     writer = PNGStripWriter(io.BytesIO(), 10, 4)
     writer[0:4, 0:4] = photo(4, 4)

@@ -14,15 +14,17 @@ wait cost 2 to 5 % of the 4K job's wall time). Once per strip the writer also ha
 heap's free holes back (``pages.trim_heap``).
 
 Filter and deflate settings were chosen by measurement (``python -m mossnet.tools.png_bench``,
-on 3840x2160 upscaled photos; the table is in the README). Deflate is zlib-ng's (``zlib-ng``
-on PyPI: the same stream format, with ``Z_RLE`` the very bytes zlib writes, in a fraction of
-its time). The filter is a speed/size trade: the vectorized *Paeth* filter gives the smallest
-files (1.02 times Pillow's default ``compress_level=6``) but costs more numpy time than zlib-ng
-spends deflating; *Average* (the default, computed in uint8) takes about half of Paeth's time
-for files 14 % larger (1.16 times Pillow's default: the size of Pillow's ``compress_level=1``
-in about a third of its time); *Up* is about as fast and 28 % larger. Every filter of the PNG spec is
-implemented (encoding needs only the raw neighbours, never reconstructed ones), so the
-choice stays measurable.
+on 3840x2160 upscaled photos; the table is in the README). Deflate is ISA-L's (``isal`` on
+PyPI, level 2: the same zlib stream format, from SIMD code written for throughput). It
+deflates in about 40 % of the time zlib-ng's level 1 with ``Z_RLE`` takes, the previous
+default, for files about 1 % larger, and the stdlib's zlib is slower than both. That time
+matters on a 2-CPU phone-class budget: the encoder thread shares the CPUs with the tiles. The
+filter is a speed/size trade: the vectorized *Paeth* filter gives the smallest files with
+zlib-ng's ``Z_RLE`` but costs more numpy time than ISA-L spends deflating; *Average* (the
+default, computed in uint8) takes about half of Paeth's time and gives the smallest files with
+ISA-L; *Sub* and *Up* are no faster and larger. Every filter of the PNG spec is implemented
+(encoding needs only the raw neighbours, never reconstructed ones), so the choice stays
+measurable.
 
 Modes: ``RGB``, ``L`` (made from the RGB strips exactly as Pillow's ``convert("L")`` makes
 it, by Pillow itself), ``RGBA`` and ``LA`` (the alpha plane is given whole or as anything that
@@ -37,16 +39,20 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import BinaryIO
 
 import numpy as np
+from isal import isal_zlib
 from PIL import Image
 from zlib_ng import zlib_ng
 
 from mossnet.core.pages import PageBuffer, trim_heap
 
-DEFLATE = {"zlib-ng": zlib_ng, "zlib": zlib}  # same stream format; the stdlib's is kept for comparison
+# The same stream format from each; the others are kept for comparison (png_bench). Levels are
+# each library's own: ISA-L has 0 to 3 and one strategy (others warn and fall back to it).
+DEFLATE = {"isal": isal_zlib, "zlib-ng": zlib_ng, "zlib": zlib}
 FILTERS = {"none": 0, "sub": 1, "up": 2, "average": 3, "paeth": 4}
+DEFAULT_DEFLATE = "isal"
 DEFAULT_FILTER = "average"
-DEFAULT_LEVEL = 1
-DEFAULT_STRATEGY = zlib.Z_RLE  # the same value in zlib-ng
+DEFAULT_LEVEL = 2
+DEFAULT_STRATEGY = zlib.Z_DEFAULT_STRATEGY  # the same value in every library
 COLOR_TYPES = {"L": (0, 1), "RGB": (2, 3), "LA": (4, 2), "RGBA": (6, 4)}  # mode -> (PNG colour type, channels)
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 FILTER_BYTES = 1 << 17  # raw bytes filtered (and, in the background, handed back) at a time
@@ -128,7 +134,7 @@ class PNGStripWriter:
 
     def __init__(self, file: BinaryIO, height: int, width: int, mode: str = "RGB", alpha=None,
                  level: int = DEFAULT_LEVEL, filter: str = DEFAULT_FILTER, strategy: int = DEFAULT_STRATEGY,
-                 background: bool = False, deflate: str = "zlib-ng"):
+                 background: bool = False, deflate: str = DEFAULT_DEFLATE):
         if mode not in COLOR_TYPES:
             raise ValueError(f"PNG mode must be one of {', '.join(COLOR_TYPES)}, not {mode!r}")
         if (alpha is not None) != mode.endswith("A"):

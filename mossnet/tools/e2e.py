@@ -234,7 +234,8 @@ def patch_ops(patch: int) -> int:
 def nominal_peak_gops() -> dict | None:
     """This machine's nominal int8 peak: cores x clock x int8 operations per cycle per core
     (512-bit VNNI: 64 multiply-adds per instruction, taken as one per cycle; AVX2 VNNI half
-    that). A rough ceiling for the ratio, not a measurement."""
+    that; AVX2 without VNNI a quarter: signed int8 x int8 goes through 16-bit ``vpmaddwd``,
+    16 multiply-adds an instruction). A rough ceiling for the ratio, not a measurement."""
     try:
         info = Path("/proc/cpuinfo").read_text()
     except OSError:
@@ -242,11 +243,13 @@ def nominal_peak_gops() -> dict | None:
     mhz = next((float(line.split(":")[1]) for line in info.splitlines() if line.startswith("cpu MHz")), None)
     if mhz is None:
         return None
-    per_cycle = 128 if "avx512_vnni" in info else 64 if "avx_vnni" in info else None
-    if per_cycle is None:
+    flags = set(next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), []))
+    isa = next((isa for isa in ("avx512_vnni", "avx_vnni", "avx2") if isa in flags), None)
+    if isa is None:
         return None
+    per_cycle = {"avx512_vnni": 128, "avx_vnni": 64, "avx2": 32}[isa]
     return {"per_core": mhz / 1e3 * per_cycle, "cores": os.cpu_count() or 1, "ghz": mhz / 1e3,
-            "ops_per_cycle": per_cycle}
+            "ops_per_cycle": per_cycle, "isa": {"avx2": "AVX2, no VNNI"}.get(isa, isa.upper())}
 
 
 def plural(n, noun: str) -> str:
@@ -315,7 +318,8 @@ def markdown(r: dict) -> str:
         cores = int(t.get("threads", 1))
         share = (f"; {t['gops_per_s'] / (cores * peak['per_core']):.0%} of the nominal int8 peak of "
                  f"{'one core' if cores == 1 else f'{cores} cores'} ({cores * peak['per_core']:.0f} G/s = "
-                 f"{cores} x {peak['ghz']:.1f} GHz x {peak['ops_per_cycle']})") if peak else ""
+                 f"{cores} x {peak['ghz']:.1f} GHz x {peak['ops_per_cycle']}"
+                 + (f", {peak['isa']}" if peak.get("isa") else "") + ")") if peak else ""
         others = "; ".join(f"{plural(n, 'thread')}: {v:.3f} s"
                            for n, v in t.get("median_s_by_threads", {}).items() if int(n) != t.get("threads"))
         cmd = t.get("command_threads")

@@ -2,9 +2,8 @@
 
 Upscales a 960x540 resize of a photo (scikit-learn's ``china.jpg`` by default) to 3840x2160
 with the shipped weights, then encodes that output with Pillow's compression levels, with
-``mossnet.core.png`` (every PNG filter, the stdlib's zlib and zlib-ng, several levels and
-strategies) and, when they are
-installed, with imagecodecs and OpenCV. Prints a Markdown table: wall time (best of
+``mossnet.core.png`` (every PNG filter; the stdlib's zlib, zlib-ng and ISA-L; several levels
+and strategies) and, when they are installed, with imagecodecs and OpenCV. Prints a Markdown table: wall time (best of
 ``--repeat``), bytes, and both as ratios to Pillow's default (``compress_level=6``) measured
 in the same process. Every ``mossnet.core.png`` output is decoded with Pillow and compared
 with the input pixels."""
@@ -22,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from mossnet.core.png import DEFAULT_FILTER, PNGStripWriter
+from mossnet.core.png import DEFAULT_DEFLATE, DEFAULT_FILTER, DEFAULT_LEVEL, PNGStripWriter
 
 STRIP = 256  # rows per strip: one tile row of the default tiling (64 LR px x 4)
 
@@ -73,15 +72,21 @@ def candidates(rgb: np.ndarray, quick: bool):
         yield f"mossnet.core.png {f}, zlib 1 Z_RLE", \
             lambda f=f: ours(rgb, filter=f, level=1, strategy=zlib.Z_RLE, deflate="zlib"), True
     for f in ("sub", "paeth") if quick else ("sub", "up", "average", "paeth"):
-        yield f"mossnet.core.png {f}, zlib-ng 1 Z_RLE{' (default)' if f == DEFAULT_FILTER else ''}", \
-            lambda f=f: ours(rgb, filter=f, level=1, strategy=zlib.Z_RLE), True
+        yield f"mossnet.core.png {f}, zlib-ng 1 Z_RLE", \
+            lambda f=f: ours(rgb, filter=f, level=1, strategy=zlib.Z_RLE, deflate="zlib-ng"), True
     if not quick:
         for f in ("sub", "paeth"):
             yield f"mossnet.core.png {f}, zlib-ng 1", \
-                lambda f=f: ours(rgb, filter=f, level=1, strategy=zlib.Z_DEFAULT_STRATEGY), True
+                lambda f=f: ours(rgb, filter=f, level=1, strategy=zlib.Z_DEFAULT_STRATEGY, deflate="zlib-ng"), True
         for level in (2, 3):
             yield f"mossnet.core.png sub, zlib-ng {level}", \
-                lambda level=level: ours(rgb, filter="sub", level=level, strategy=zlib.Z_DEFAULT_STRATEGY), True
+                lambda level=level: ours(rgb, filter="sub", level=level, strategy=zlib.Z_DEFAULT_STRATEGY,
+                                         deflate="zlib-ng"), True
+    for f in ("average", "paeth") if quick else ("sub", "up", "average", "paeth"):
+        for level in (2,) if quick or f != DEFAULT_FILTER else (0, 1, 2, 3):
+            default = f == DEFAULT_FILTER and level == DEFAULT_LEVEL and DEFAULT_DEFLATE == "isal"
+            yield f"mossnet.core.png {f}, ISA-L {level}{' (default)' if default else ''}", \
+                lambda f=f, level=level: ours(rgb, filter=f, level=level, deflate="isal"), True
     yield "mossnet.core.png default, background thread", lambda: ours(rgb, background=True), True
     if importlib.util.find_spec("imagecodecs"):
         import imagecodecs
