@@ -15,10 +15,11 @@ heap's free holes back (``pages.trim_heap``).
 
 Filter and deflate settings were chosen by measurement (``python -m mossnet.tools.png_bench``,
 on 3840x2160 upscaled photos; the table is in the README). Deflate is ISA-L's (``isal`` on
-PyPI, level 2: the same zlib stream format, from SIMD code written for throughput). It
-deflates in about 40 % of the time zlib-ng's level 1 with ``Z_RLE`` takes, the previous
-default, for files about 1 % larger, and the stdlib's zlib is slower than both. That time
-matters on a 2-CPU phone-class budget: the encoder thread shares the CPUs with the tiles. The
+PyPI, level 2: the same zlib stream format, from SIMD code written for throughput). With
+the filter, the writer takes about 70 % of the time it took with zlib-ng's level 1 and
+``Z_RLE`` (the default before; the deflate alone, well under half), for files 3 % smaller on
+the benchmark's photo (1 % larger on the sample's); the stdlib's zlib is slower than both.
+That time matters on two CPUs: the encoder thread shares them with the tiles. The
 filter is a speed/size trade: the vectorized *Paeth* filter gives the smallest files with
 zlib-ng's ``Z_RLE`` but costs more numpy time than ISA-L spends deflating; *Average* (the
 default, computed in uint8) takes about half of Paeth's time and gives the smallest files with
