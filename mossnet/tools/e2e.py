@@ -231,11 +231,16 @@ def patch_ops(patch: int) -> int:
     return counter.get_total_flops()
 
 
+# /proc/cpuinfo flag -> (int8 ops per cycle per core, name), the best first
+ISA_INT8_OPS_PER_CYCLE = {"avx512_vnni": (128, "AVX512_VNNI"), "avx_vnni": (64, "AVX_VNNI"),
+                          "avx512bw": (64, "AVX-512, no VNNI"), "avx2": (32, "AVX2, no VNNI")}
+
+
 def nominal_peak_gops() -> dict | None:
     """This machine's nominal int8 peak: cores x clock x int8 operations per cycle per core
     (512-bit VNNI: 64 multiply-adds per instruction, taken as one per cycle; AVX2 VNNI half
-    that; AVX2 without VNNI a quarter: signed int8 x int8 goes through 16-bit ``vpmaddwd``,
-    16 multiply-adds an instruction). A rough ceiling for the ratio, not a measurement."""
+    that; without VNNI, signed int8 x int8 goes through 16-bit ``vpmaddwd``: 32 multiply-adds an
+    instruction with AVX-512BW, 16 with AVX2). A rough ceiling for the ratio, not a measurement."""
     try:
         info = Path("/proc/cpuinfo").read_text()
     except OSError:
@@ -244,12 +249,12 @@ def nominal_peak_gops() -> dict | None:
     if mhz is None:
         return None
     flags = set(next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), []))
-    isa = next((isa for isa in ("avx512_vnni", "avx_vnni", "avx2") if isa in flags), None)
+    isa = next((isa for isa in ISA_INT8_OPS_PER_CYCLE if isa in flags), None)
     if isa is None:
         return None
-    per_cycle = {"avx512_vnni": 128, "avx_vnni": 64, "avx2": 32}[isa]
+    per_cycle, name = ISA_INT8_OPS_PER_CYCLE[isa]
     return {"per_core": mhz / 1e3 * per_cycle, "cores": os.cpu_count() or 1, "ghz": mhz / 1e3,
-            "ops_per_cycle": per_cycle, "isa": {"avx2": "AVX2, no VNNI"}.get(isa, isa.upper())}
+            "ops_per_cycle": per_cycle, "isa": name}
 
 
 def plural(n, noun: str) -> str:
