@@ -27,7 +27,8 @@
 # Usage: scripts/train_release.sh STAGE [DATA_DIR] [OUTDIR]
 # Paths are relative to the repository root. Env: STEPS overrides the step count; PYTHON the
 # interpreter (default .venv/bin/python); THREADS the CPU threads per run (default 1); INIT the
-# checkpoint margin and xs-distill start from (default: OUTDIR/xs_color/model.pt). Runs resume
+# checkpoint margin and xs-distill start from (default: OUTDIR/xs_color/model.pt), and xs-balanced
+# (default: OUTDIR/xs_flat10/model.pt, the same weights as weights/mossnet_xs_x4.pt). Runs resume
 # from OUTDIR/<name>/last.pt when started again (--resume), so a long run can span sessions.
 # mossnet.train uses a GPU when there is one; for a machine that cannot see the data,
 # scripts/pack_training_data.py packs it (same images, half the bytes).
@@ -89,7 +90,7 @@ case "$what" in
     probe deep-ends --reparam 4 --steps "${STEPS:-8000}" ;;
   xs-flat) run xs_flat10 --arch xs --reparam 4 --init "$outdir/xs_b128_margin/model.pt" --lr 2e-4 \
       --color-aug 0.25 --flat-aug 0.1 --flat-near-edges --loss-margin 8 --val-every 1000 --steps "${STEPS:-6000}" ;;
-  xs-balanced) run xs_balanced --arch xs --reparam 4 --init "$outdir/xs_flat10/model.pt" --lr 5e-4 \
+  xs-balanced) run xs_balanced --arch xs --reparam 4 --init "${INIT:-$outdir/xs_flat10/model.pt}" --lr 5e-4 \
       --color-aug 0.25 --flat-aug 0.1 --flat-near-edges --loss-margin 8 --balanced-phases --val-every 1000 \
       --steps "${STEPS:-6000}" ;;
   *) echo "error: unknown stage $what (one of $stages)" >&2; exit 2 ;;
