@@ -18,12 +18,11 @@ on 3840x2160 upscaled photos; the table is in the README). Deflate is ISA-L's (`
 PyPI, level 2: the same zlib stream format, from SIMD code written for throughput). With
 the filter, the writer takes about 70 % of the time it took with zlib-ng's level 1 and
 ``Z_RLE`` (the default before; the deflate alone, well under half), for files 3 % smaller on
-the benchmark's photo (1 % larger on the sample's); the stdlib's zlib is slower than both.
-That time matters on two CPUs: the encoder thread shares them with the tiles. The
-filter is a speed/size trade, the same with every deflate: the vectorized *Paeth* filter gives
-the smallest files but takes about twice the time of *Average* (the default, computed in
-uint8; with ISA-L 0.35 against 0.17 s, for files 2 % smaller); *Sub* and *Up* are faster
-still, for files 7 to 10 % larger. Every filter of the PNG spec is implemented
+the benchmark's photo; the stdlib's zlib is slower than both. That time matters on two CPUs:
+the encoder thread shares them with the tiles. The filter is a speed/size trade: on that
+photo, with ISA-L, the vectorized *Paeth* filter gives the smallest files but takes about twice
+the time of *Average* (the default, computed in uint8; 0.35 against 0.17 s, for files 2 %
+smaller), and *Sub* and *Up* are faster still, for files 7 to 10 % larger. Every filter of the PNG spec is implemented
 (encoding needs only the raw neighbours, never reconstructed ones), so the choice stays
 measurable.
 
