@@ -368,6 +368,7 @@ class UpscaleControllerTest {
         h.controller.pick("first")
         gate.awaitReached()
         h.controller.pick("second")
+        main.submit {}.get() // pick() posts to main: let it cancel the first run before that goes on
         gate.release()
         val s = h.settle()
         assertContentEquals(case.bytes("output_b64"), assertNotNull(s.output).toRgbBytes())
