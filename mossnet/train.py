@@ -11,14 +11,16 @@ import math
 import shlex
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 from tqdm import tqdm
 
-from mossnet.core.arch import VARIANTS, build_model, count_parameters, make_config
+from mossnet.core.arch import UP_KINDS, VARIANTS, InterpUp, build_model, count_parameters, make_config
 from mossnet.core.checkpoint import CheckpointError, load_model, save_checkpoint
 from mossnet.core.data import TrainingImages
 from mossnet.core.image_io import ImageError
@@ -50,6 +52,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--arch", choices=sorted(VARIANTS), default="xs")
     p.add_argument("--scale", type=int, choices=(2, 4), default=4)
     p.add_argument("--no-context", action="store_true", help="ablation: no context encoder")
+    p.add_argument("--up", choices=sorted(UP_KINDS), default="conv",
+                   help="the U-Net's 2x upsampling (mossnet.core.config.UP_KINDS); --init may come "
+                        "from a conv-up checkpoint when this is interp (its up is converted)")
     p.add_argument("--data", nargs="+", default=[str(SHARED_TRAIN)], help="folders of HR images")
     p.add_argument("--out", default="runs/xs", help="run folder (last.pt, model.pt, log.jsonl)")
     p.add_argument("--steps", type=int, default=None,
@@ -134,14 +139,17 @@ def main(argv=None) -> int:
     torch.manual_seed(args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    cfg = make_config(args.arch, args.scale, context=not args.no_context)
+    cfg = make_config(args.arch, args.scale, context=not args.no_context, up=args.up)
     model = build_model(cfg).to(device)
     teacher = None
     try:
         if args.init:
             init, _ = load_model(args.init, arch=args.arch, scale=args.scale)
-            if init.cfg != cfg:
+            converts = (init.cfg.up, cfg.up) == ("conv", "interp") and replace(init.cfg, up=cfg.up) == cfg
+            if init.cfg != cfg and not converts:
                 raise CheckpointError(f"{args.init}: config {init.cfg} differs from {cfg}")
+            if converts:  # the rest as it is, each up converted
+                init.upscaler.up = nn.ModuleList(InterpUp.from_conv(up) for up in init.upscaler.up)
             model.load_state_dict(init.state_dict())
         if args.teacher:
             teacher, _ = load_model(args.teacher, scale=args.scale)

@@ -66,7 +66,8 @@ def equalization_pairs(model: MossNet) -> list[tuple[str, str, int | None]]:
         film = film_blocks(model).index
         mids = [f"upscaler.mid.{i}" for i in range(cfg.mid_blocks)]
         pairs.append(("upscaler.down.0", mids[0] + ".conv", None))
-        for a, b in zip(mids, [m + ".conv" for m in mids[1:]] + ["upscaler.up.0"]):
+        up = "upscaler.up.0" + (".reduce" if cfg.up == "interp" else "")  # the conv fed by the ReLU
+        for a, b in zip(mids, [m + ".conv" for m in mids[1:]] + [up]):
             pairs.append((a + ".conv", b, film(a)))
         last = f"upscaler.dec.0.{cfg.dec_blocks[0] - 1}"
         pairs.append((last + ".conv", "upscaler.tail", film(last)))

@@ -14,10 +14,10 @@ BENCHMARKS = SHARED / "benchmarks"
 EVAL_DIR = str(BENCHMARKS / "Set5") if BENCHMARKS.is_dir() else str(ROOT / "examples")  # small, real
 
 
-def random_model(variant: str = "xs", scale: int = 4, context: bool = True, seed: int = 0):
+def random_model(variant: str = "xs", scale: int = 4, context: bool = True, seed: int = 0, up: str = "conv"):
     """An untrained model with every weight perturbed, so the context really modulates."""
     torch.manual_seed(seed)
-    model = build_model(make_config(variant, scale, context)).eval()
+    model = build_model(make_config(variant, scale, context, up=up)).eval()
     with torch.no_grad():
         for p in model.parameters():
             p.add_(torch.randn_like(p) * 0.05)

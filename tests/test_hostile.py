@@ -77,6 +77,8 @@ CHECKPOINTS = [  # name, edit, message
      "not floating point"),
     ("unknown_config_field", lambda c: c["config"].update(depth=3), "unknown fields"),
     ("scale_3", lambda c: c["config"].update(scale=3), "scale must be 2 or 4"),
+    ("up_unknown", lambda c: c["config"].update(up="bilinear"), "config up must be one of conv, interp"),
+    ("up_contradicts_weights", lambda c: c["config"].update(up="interp"), "weights do not match"),
 ]
 
 

@@ -2,14 +2,16 @@
 anywhere draws no sub-pixel grid), training with it, and the int8 step that keeps it."""
 import copy
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from mossnet import train
 from mossnet.core.checkpoint import DEFAULT_CHECKPOINT, load_model, save_checkpoint
-from mossnet.core.arch import ModulatedConv
+from mossnet.core.arch import InterpUp, ModulatedConv
 from mossnet.core.metrics import subpixel_grid
 from mossnet.core.pipeline import model_tiling
 from mossnet.core.reparam import fold, reparameterize
@@ -26,9 +28,18 @@ from conftest import EVAL_DIR
 from test_train import make_images
 
 
-def unbalanced(seed: int = 0):
+def interp(model):
+    """``model`` with its up convs converted as ``mossnet.train --up interp --init`` does."""
+    model = copy.deepcopy(model)
+    model.upscaler.up = torch.nn.ModuleList(InterpUp.from_conv(up) for up in model.upscaler.up)
+    model.cfg = model.upscaler.cfg = replace(model.cfg, up="interp")
+    return model
+
+
+def unbalanced(seed: int = 0, up: str = "conv"):
     """The shipped XS with its depth-to-space convs pushed off balance (whatever it shipped as)."""
     model = load_model(DEFAULT_CHECKPOINT)[0].eval()
+    model = interp(model) if up == "interp" else model
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for conv, _ in depth_to_space_convs(model).values():
@@ -37,8 +48,8 @@ def unbalanced(seed: int = 0):
     return model
 
 
-def balanced():
-    model = unbalanced()
+def balanced(up: str = "conv"):
+    model = unbalanced(up=up)
     balance_(model)
     return model
 
@@ -61,8 +72,9 @@ def flat_output_with_constant_errors(model, seed: int = 1) -> np.ndarray:
     return out[c:-c, c:-c]
 
 
-def test_balance_projects_every_depth_to_space_conv_and_nothing_else():
-    model = unbalanced()
+@pytest.mark.parametrize("up", ["conv", "interp"])
+def test_balance_projects_every_depth_to_space_conv_and_nothing_else(up):
+    model = unbalanced(up=up)
     before = copy.deepcopy(model.state_dict())
     assert imbalance(model) > 0.05
     removed = balance_(model)
@@ -72,13 +84,28 @@ def test_balance_projects_every_depth_to_space_conv_and_nothing_else():
     assert balance_(model) < 1e-5  # a projection: once is enough
 
 
-def test_balanced_upsampling_draws_no_grid_from_constant_errors():
+@pytest.mark.parametrize("up", ["conv", "interp"])
+def test_balanced_upsampling_draws_no_grid_from_constant_errors(up):
     """Constant errors everywhere in the network: the balanced XS keeps the flat colour flat,
     the same network off balance draws a grid (so the check can fail)."""
-    flat = flat_output_with_constant_errors(balanced())
+    flat = flat_output_with_constant_errors(balanced(up))
     assert (flat.max((0, 1)) - flat.min((0, 1))).max() < 1e-3  # constant per colour
     assert subpixel_grid(flat.mean(-1)) < 1e-3
-    assert subpixel_grid(flat_output_with_constant_errors(unbalanced()).mean(-1)) > 0.5
+    assert subpixel_grid(flat_output_with_constant_errors(unbalanced(up=up)).mean(-1)) > 0.5
+
+
+def test_interp_up_starts_as_the_conv_ups_balanced_projection_then_bilinear():
+    """What ``--up interp --init`` starts from: the old conv's phases averaged, then bilinear
+    upsampling (which the balanced conv up, nearest-neighbour, could not do)."""
+    conv = unbalanced().upscaler.up[0]
+    up = InterpUp.from_conv(conv)
+    x = torch.rand(1, conv.in_channels, 12, 10)
+    with torch.no_grad():
+        mean = conv.weight.view(-1, 4, conv.in_channels, 1, 1).mean(1), conv.bias.view(-1, 4).mean(1)
+        expected = F.interpolate(F.conv2d(x, *mean), scale_factor=2, mode="bilinear", align_corners=False)
+        got = F.pixel_shuffle(up(x), 2)
+    assert (got - expected)[:, :, 2:-2, 2:-2].abs().max() < 1e-5  # the borders see zero padding
+    assert phase_imbalance(up.phases.weight, up.phases.bias, 4) < 1e-6
 
 
 def test_balance_goes_into_the_plain_branch_when_over_parameterized():
@@ -99,6 +126,18 @@ def test_training_with_balanced_phases_writes_a_balanced_network(tmp_path):
     assert train.main(["--data", str(data), "--batch", "2", "--crop", "16", "--val-every", "2", "--holdout", "4",
                        "--out", str(out), "--steps", "2", "--reparam", "2", "--balanced-phases"]) == 0
     assert imbalance(load_model(out / "model.pt", arch="xs")[0]) < 1e-5
+
+
+def test_training_an_interp_up_from_a_conv_up_checkpoint(tmp_path):
+    """``--up interp --init`` converts a conv-up checkpoint; the other way round is refused."""
+    data = make_images(tmp_path / "imgs")
+    args = ["--data", str(data), "--batch", "2", "--crop", "16", "--val-every", "2", "--holdout", "4", "--steps", "2"]
+    out = tmp_path / "run"
+    assert train.main(args + ["--out", str(out), "--up", "interp", "--init", str(DEFAULT_CHECKPOINT),
+                              "--balanced-phases"]) == 0
+    model = load_model(out / "model.pt", arch="xs")[0]
+    assert model.cfg.up == "interp" and isinstance(model.upscaler.up[0], InterpUp) and imbalance(model) < 1e-5
+    assert train.main(args + ["--out", str(tmp_path / "back"), "--init", str(out / "model.pt")]) == 2
 
 
 # -- int8 ---------------------------------------------------------------------------------------
@@ -128,9 +167,9 @@ def constants(gm) -> dict[str, torch.Tensor]:
     return {n.target: attr(gm, n.target).detach().clone() for n in gm.graph.nodes if n.op == "get_attr"}
 
 
-@pytest.mark.parametrize("trained_balanced", [True, False])
-def test_phase_balance_step_balances_the_int8_convs_and_changes_nothing_else(trained_balanced):
-    model = balanced() if trained_balanced else unbalanced()
+@pytest.mark.parametrize("trained_balanced,up", [(True, "conv"), (False, "conv"), (True, "interp")])
+def test_phase_balance_step_balances_the_int8_convs_and_changes_nothing_else(trained_balanced, up):
+    model = balanced(up) if trained_balanced else unbalanced(up=up)
     _, patch = converted(model)
     sites = {s.module: s for s in conv_sites(patch)}
     with torch.no_grad():  # stand in for learned rounding and bias correction: phase by phase

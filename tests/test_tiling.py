@@ -45,11 +45,24 @@ def test_bad_tiling_configs_are_refused():
         plan_tiles(0, 5, TilingConfig(scale=4, patch=64, halo=8, align=2, thumb=64))
 
 
-@pytest.mark.parametrize("variant", ["xs", "s"])
-def test_receptive_field_is_covered_by_default_halo(variant):
-    model = random_model(variant)
+@pytest.mark.parametrize("variant,up", [("xs", "conv"), ("s", "conv"), ("xs", "interp")])
+def test_receptive_field_is_covered_by_default_halo(variant, up):
+    model = random_model(variant, up=up)
     t = model_tiling(model)
     assert t.halo >= receptive_field_radius(model) and t.halo % t.align == 0
+
+
+def test_interp_up_widens_the_receptive_field_by_its_3x3_at_half_resolution():
+    assert receptive_field_radius(random_model("xs", up="interp")) == receptive_field_radius(random_model("xs")) + 2
+
+
+def test_interp_up_tiles_exactly_and_a_smaller_halo_shows_seams(rng):
+    model = random_model("xs", up="interp")
+    image = rng.integers(0, 256, (70, 90, 3), dtype=np.uint8)
+    for halo, exact in ((model_tiling(model).halo, True), (8, False)):  # 8: the conv up's radius
+        t = model_tiling(model, patch=32, halo=halo)
+        diff = np.abs(upscale_with_model(model, image, t, as_float=True) - upscale_whole(model, image, t, as_float=True))
+        assert (diff.max() <= 1e-5) == exact
 
 
 SIZES = [(1, 1), (2, 3), (7, 5), (63, 64), (64, 64), (65, 130), (97, 201), (200, 33)]
@@ -81,12 +94,12 @@ def test_halo_below_receptive_field_shows_seams(xs_model, rng):
     assert np.abs(diff).max() > 1e-3
 
 
-def three_level_model():
+def three_level_model(up: str = "conv"):
     import torch
 
     from mossnet.core.arch import MossNetConfig, build_model
     torch.manual_seed(1)
-    cfg = MossNetConfig(variant="xs", channels=(8, 12, 16), enc_blocks=(1, 0), mid_blocks=1, dec_blocks=(1, 2))
+    cfg = MossNetConfig(variant="xs", channels=(8, 12, 16), enc_blocks=(1, 0), mid_blocks=1, dec_blocks=(1, 2), up=up)
     model = build_model(cfg).eval()
     with torch.no_grad():
         for p in model.parameters():
@@ -94,8 +107,9 @@ def three_level_model():
     return model
 
 
-@pytest.mark.parametrize("make", [lambda: random_model("xs"), lambda: random_model("s"), three_level_model],
-                         ids=["xs", "s", "three-levels"])
+@pytest.mark.parametrize("make", [lambda: random_model("xs"), lambda: random_model("s"), three_level_model,
+                                  lambda: random_model("xs", up="interp"), lambda: three_level_model("interp")],
+                         ids=["xs", "s", "three-levels", "xs-interp", "three-levels-interp"])
 def test_patch_program_crops_early_with_the_same_values(make):
     """The exported patch program computes each decoder stage only where the core needs it
     (``margin``): its output must equal the centre of the full computation, and it must

@@ -20,6 +20,7 @@ from mossnet.core.config import (  # noqa: F401  (re-exported: the model and its
     MAX_BLOCKS,
     MAX_LEVELS,
     MAX_WIDTH,
+    UP_KINDS,
     VARIANTS,
     MossNetConfig,
     check_config,
@@ -74,6 +75,55 @@ class ModulatedConv(nn.Module):
         return F.relu(self.conv(x) * scale + shift)
 
 
+class InterpUp(nn.Module):
+    """2x upsampling that a balanced network can keep (config ``up="interp"``): a 1x1 conv to
+    the output width, then a per-channel 3x3 conv to the 4 sub-pixel phases (``groups``: one
+    input channel, four outputs, in depth-to-space order), then depth-to-space.
+
+    A 1x1 conv to 4x the channels gives every phase its own weights; balanced
+    (``mossnet.core.subpixel``) they must be equal, and the upsampling becomes nearest-neighbour.
+    Here the phases differ in how their taps spread over the neighbours, which balance allows,
+    so it can still interpolate (bilinear is one such kernel). Half the multiply-adds of the 1x1
+    conv to 4x channels for MossNet-XS; it widens the receptive field by one pixel of its level."""
+
+    radius = 1  # pixels of its own level that each output needs around it
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.reduce = nn.Conv2d(cin, cout, 1)
+        self.phases = nn.Conv2d(cout, 4 * cout, 3, padding=1, groups=cout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.phases(self.reduce(x))
+
+    @classmethod
+    @torch.no_grad()
+    def from_conv(cls, conv: nn.Conv2d) -> "InterpUp":
+        """Start from a trained 1x1 ``up`` conv: its phases' mean (its balanced projection) as
+        ``reduce``, bilinear interpolation as ``phases`` (every kernel sums to 1: balanced)."""
+        cout, cin = conv.out_channels // 4, conv.in_channels
+        up = cls(cin, cout).to(conv.weight.device)
+        up.reduce.weight.copy_(conv.weight.view(cout, 4, cin, 1, 1).mean(1))
+        up.reduce.bias.copy_(conv.bias.view(cout, 4).mean(1))
+        near, far = torch.tensor([0.0, 0.75, 0.25]), torch.tensor([0.25, 0.75, 0.0])
+        taps = [torch.outer(row, col) for row in (far, near) for col in (far, near)]  # (i, j) order
+        up.phases.weight.copy_(torch.stack(taps)[:, None].repeat(cout, 1, 1, 1))
+        up.phases.bias.zero_()
+        return up
+
+
+def make_up(kind: str, cin: int, cout: int) -> nn.Module:
+    """The U-Net's upsampling conv (before its 2x2 depth-to-space) for config ``up``."""
+    if kind == "interp":
+        return InterpUp(cin, cout)
+    # a 1x1 conv to 4x channels + depth-to-space: exact, cheap, int8-native
+    return nn.Conv2d(cin, 4 * cout, 1)
+
+
+def up_radius(up: nn.Module) -> int:
+    return getattr(up, "radius", 0)
+
+
 def _crop(t: torch.Tensor, k: int) -> torch.Tensor:
     """``t`` without ``k`` pixels on every side (itself for k <= 0)."""
     return t if k <= 0 else t[:, :, k:t.shape[2] - k, k:t.shape[3] - k]
@@ -96,9 +146,7 @@ class PatchUpscaler(nn.Module):
         self.down = nn.ModuleList(conv3x3(ch[lvl], ch[lvl + 1], stride=2)
                                   for lvl in range(cfg.levels - 1))
         self.mid = nn.ModuleList(ModulatedConv(ch[-1]) for _ in range(cfg.mid_blocks))
-        # Upsampling by a 1x1 conv to 4x channels + depth-to-space: exact, cheap, int8-native.
-        self.up = nn.ModuleList(nn.Conv2d(ch[lvl + 1], 4 * ch[lvl], 1)
-                                for lvl in range(cfg.levels - 1))
+        self.up = nn.ModuleList(make_up(cfg.up, ch[lvl + 1], ch[lvl]) for lvl in range(cfg.levels - 1))
         self.dec = nn.ModuleList(
             nn.ModuleList(ModulatedConv(ch[lvl]) for _ in range(cfg.dec_blocks[lvl]))
             for lvl in range(cfg.levels - 1))
@@ -134,9 +182,11 @@ class PatchUpscaler(nn.Module):
             h = block(h, *next(film))
         off = 0  # LR pixels already cropped from every side of h, in h's own level
         for lvl in reversed(range(self.cfg.levels - 1)):
-            b = crops[lvl] // 2  # the 1x1 up conv costs no margin; depth-to-space doubles it
-            h = _crop(h, b - off)
-            h = F.pixel_shuffle(self.up[lvl](h), 2) + _crop(skips[lvl], 2 * b)
+            b = crops[lvl] // 2  # depth-to-space doubles it
+            k = b - off  # to drop from h; a 3x3 up first needs one more pixel around (a 1x1: none)
+            keep = min(k, up_radius(self.up[lvl])) if k > 0 else 0
+            u = _crop(self.up[lvl](_crop(h, k - keep)), keep)
+            h = F.pixel_shuffle(u, 2) + _crop(skips[lvl], 2 * b)
             h, off = _crop(h, crops[lvl] - 2 * b), crops[lvl]
             for block in self.dec[lvl]:
                 h = block(h, *next(film))
@@ -152,14 +202,15 @@ class PatchUpscaler(nn.Module):
         """Per level, how many pixels of every side the decoder's input at that level can drop
         (the sum of depth-to-space and skip) and still give the centre ``margin`` pixels in:
         each 3x3 conv after it (the level's decoder blocks, the tail, the levels above) needs
-        one more pixel around. 0 everywhere without a margin."""
+        one more pixel around, and so does a 3x3 up conv below it. 0 everywhere without a margin."""
         crops = [0] * (self.cfg.levels - 1)
         if margin <= 0:
             return crops
         need = margin - 1  # the tail's input
         for lvl in range(self.cfg.levels - 1):
             crops[lvl] = max(0, need - len(self.dec[lvl]))
-            need = crops[lvl] // 2  # what the level below must deliver, in its pixels
+            # what the level below must deliver, in its pixels
+            need = max(0, crops[lvl] // 2 - up_radius(self.up[lvl]))
         return crops
 
 

@@ -20,6 +20,7 @@ class MossNetConfig:
     thumb_size: int = 64  # side of the square LR thumbnail the context encoder sees
     ctx_channels: tuple[int, ...] = (8, 16, 32)
     embed_dim: int = 32
+    up: str = "conv"  # how the U-Net upsamples: a name in UP_KINDS
 
     def __post_init__(self):
         check_config(self)
@@ -70,6 +71,15 @@ class MossNetConfig:
         return 2 * sum(self.modulated_widths())
 
 
+UP_KINDS = {
+    # a 1x1 conv to 4x the channels, then 2x2 depth-to-space: each sub-pixel phase is its own
+    # linear map of the features (balanced, it is nearest-neighbour upsampling)
+    "conv": "1x1 conv to 4 phases",
+    # a 1x1 conv, then a per-channel 3x3 conv to the 4 phases: half the multiply-adds, and
+    # balanced it still interpolates (the phases share a DC gain, not their taps)
+    "interp": "1x1 conv, per-channel 3x3 to 4 phases",
+}
+
 MAX_WIDTH, MAX_BLOCKS, MAX_LEVELS = 1024, 64, 6  # far beyond any mobile model: a corrupt config
 
 
@@ -105,6 +115,8 @@ def check_config(cfg: "MossNetConfig") -> None:
     _ints("ctx_channels", cfg.ctx_channels, 1, MAX_WIDTH)
     _ints("embed_dim", cfg.embed_dim, 1, MAX_WIDTH)
     _ints("thumb_size", cfg.thumb_size, 2 ** len(cfg.ctx_channels), 1024)
+    if not isinstance(cfg.up, str) or cfg.up not in UP_KINDS:
+        raise ValueError(f"config up must be one of {', '.join(UP_KINDS)}, got {cfg.up!r}"[:200])
 
 
 VARIANTS: dict[str, dict] = {
@@ -116,9 +128,9 @@ VARIANTS: dict[str, dict] = {
 }
 
 
-def make_config(variant: str, scale: int = 4, context: bool = True) -> MossNetConfig:
+def make_config(variant: str, scale: int = 4, context: bool = True, up: str = "conv") -> MossNetConfig:
     if variant not in VARIANTS:
         raise ValueError(f"unknown MossNet variant {variant!r}; choose from {sorted(VARIANTS)}")
     if scale not in (2, 4):
         raise ValueError(f"unsupported scale x{scale}; MossNet supports x2 and x4")
-    return MossNetConfig(variant=variant, scale=scale, context=context, **VARIANTS[variant])
+    return MossNetConfig(variant=variant, scale=scale, context=context, up=up, **VARIANTS[variant])

@@ -16,7 +16,8 @@ phases round differently on a flat colour (a 2x2 pattern at LR resolution) and t
 any constant error of its input to a 4x4 pattern. What a balanced conv gives up is mapping a
 feature's value straight to a sub-pixel pattern: the detail has to come from how the features
 vary across its taps (for the 1x1 ``up``, none: it becomes a 1x1 conv followed by
-nearest-neighbour upsampling).
+nearest-neighbour upsampling; ``up="interp"``, ``mossnet.core.arch.InterpUp``, keeps 3x3 taps
+per phase so that it can still interpolate).
 
 ``balance_(model)`` projects every depth-to-space conv onto balanced kernels (the nearest, in
 the sum of squares: each kernel's taps move alike), in place; ``mossnet.train --balanced-phases``
@@ -58,7 +59,10 @@ def depth_to_space_convs(model: nn.Module) -> dict[str, tuple[nn.Module, int]]:
     (names as in its state dict) or its patch upscaler."""
     upscaler = getattr(model, "upscaler", model)
     prefix = "upscaler." if upscaler is not model else ""
-    convs = {f"{prefix}up.{i}": (up, 4) for i, up in enumerate(upscaler.up)}
+    convs = {}
+    for i, up in enumerate(upscaler.up):  # a plain conv, or InterpUp whose ``phases`` feeds it
+        phased = getattr(up, "phases", None)
+        convs[f"{prefix}up.{i}" + (".phases" if phased is not None else "")] = (phased or up, 4)
     convs[f"{prefix}tail"] = (upscaler.tail, upscaler.cfg.scale ** 2)
     return convs
 
