@@ -27,7 +27,7 @@ from mossnet.core.image_io import ImageError
 from mossnet.core.paths import SHARED_TRAIN
 from mossnet.core.pipeline import upscale_whole_tensor
 from mossnet.core.reparam import fold, reparameterize
-from mossnet.core.subpixel import balance_
+from mossnet.core.subpixel import BALANCE_CHOICES, balance_
 
 
 def share(text: str) -> float:
@@ -90,10 +90,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--flat-near-edges", action="store_true",
                    help="flat colours also draw channels just inside 0 or 1 (within 12 levels), where "
                         "each channel at 0, 1 or uniform rarely lands")
-    p.add_argument("--balanced-phases", action="store_true",
+    p.add_argument("--balanced-phases", nargs="?", const="all", choices=BALANCE_CHOICES, default=None,
                    help="keep every sub-pixel phase of each depth-to-space conv at the same DC gain and "
                         "bias (projected after each step), so no error that is constant over an area, int8 "
-                        "rounding on a flat colour among them, can draw a sub-pixel grid (mossnet.core.subpixel)")
+                        "rounding on a flat colour among them, can draw a sub-pixel grid (mossnet.core.subpixel). "
+                        "'up' or 'tail': only those convs (what each costs; the grid needs all)")
     p.add_argument("--val-every", type=int, default=1000)
     p.add_argument("--holdout", type=int, default=30, help="every N-th image is held out for validation")
     p.add_argument("--max-side", type=int, default=1024, help="shrink larger photos by an integer factor")
@@ -161,7 +162,8 @@ def main(argv=None) -> int:
     if args.reparam:
         reparameterize(model, expand=args.reparam)
     if args.balanced_phases:
-        print(f"balanced phases: removed a DC imbalance of up to {balance_(model):.3f}", flush=True)
+        removed = balance_(model, args.balanced_phases)
+        print(f"balanced phases ({args.balanced_phases}): removed a DC imbalance of up to {removed:.3f}", flush=True)
     try:
         data = TrainingImages(args.data, args.scale, cfg.thumb_size, device, max_side=args.max_side,
                               min_lr_side=args.crop)
@@ -209,7 +211,7 @@ def main(argv=None) -> int:
         loss.backward()
         opt.step()
         if args.balanced_phases:
-            balance_(model)
+            balance_(model, args.balanced_phases)
         return loss.detach()
 
     if args.minutes and step == 0:  # timing probe (its steps count as training)

@@ -12,6 +12,9 @@
 #             (--flat-near-edges): a ridge of saturated blues drew a grid (weights/mossnet_xs_x4.pt)
 #   xs-balanced  xs-flat again with balanced depth-to-space convs (--balanced-phases: no int8
 #             rounding can draw a sub-pixel grid on a flat area); tried, not shipped (model card)
+#   xs-balanced-parts  xs-balanced twice, with only the up conv and with only the tail
+#             balanced (--balanced-phases up|tail): which of the two constraints costs the quality
+#   xs-tail-balanced  the tail alone balanced, twice as long (the candidate: model card)
 #   xs-interp  xs-balanced with the U-Net's up conv made one that can interpolate when balanced
 #             (--up interp: the 1x1 conv to 4 phases becomes a 1x1 conv and a per-channel 3x3,
 #             started as the old conv's balanced projection and bilinear; model card)
@@ -30,15 +33,15 @@
 # Usage: scripts/train_release.sh STAGE [DATA_DIR] [OUTDIR]
 # Paths are relative to the repository root. Env: STEPS overrides the step count; PYTHON the
 # interpreter (default .venv/bin/python); THREADS the CPU threads per run (default 1); INIT the
-# checkpoint margin and xs-distill start from (default: OUTDIR/xs_color/model.pt), and xs-balanced
-# and xs-interp (default: OUTDIR/xs_flat10/model.pt, the same weights as weights/mossnet_xs_x4.pt). Runs resume
+# checkpoint margin and xs-distill start from (default: OUTDIR/xs_color/model.pt), and the
+# xs-balanced stages, xs-tail-balanced and xs-interp (default: OUTDIR/xs_flat10/model.pt, the same weights as weights/mossnet_xs_x4.pt). Runs resume
 # from OUTDIR/<name>/last.pt when started again (--resume), so a long run can span sessions.
 # mossnet.train uses a GPU when there is one; for a machine that cannot see the data,
 # scripts/pack_training_data.py packs it (same images, half the bytes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=${PYTHON:-.venv/bin/python}
-stages="xs-b128, xs-b128-color, xs-b128-margin, xs, xs-long, xs-color, margin, xs-distill, xs-plain, ablation, ablation-margin, teacher, teacher-color, distill, shape-probe, xs-flat, xs-balanced or xs-interp"
+stages="xs-b128, xs-b128-color, xs-b128-margin, xs, xs-long, xs-color, margin, xs-distill, xs-plain, ablation, ablation-margin, teacher, teacher-color, distill, shape-probe, xs-flat, xs-balanced, xs-balanced-parts, xs-tail-balanced or xs-interp"
 what=${1:?usage: train_release.sh STAGE [DATA_DIR] [OUTDIR], STAGE one of $stages}
 data=${2:-../shared/data/train}; outdir=${3:-runs}
 export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=${THREADS:-1}
@@ -96,6 +99,16 @@ case "$what" in
   xs-balanced) run xs_balanced --arch xs --reparam 4 --init "${INIT:-$outdir/xs_flat10/model.pt}" --lr 5e-4 \
       --color-aug 0.25 --flat-aug 0.1 --flat-near-edges --loss-margin 8 --balanced-phases --val-every 1000 \
       --steps "${STEPS:-6000}" ;;
+  xs-balanced-parts)
+    for part in up tail; do
+      run xs_balanced_$part --arch xs --reparam 4 --init "${INIT:-$outdir/xs_flat10/model.pt}" --lr 5e-4 \
+          --color-aug 0.25 --flat-aug 0.1 --flat-near-edges --loss-margin 8 --balanced-phases $part \
+          --val-every 1000 --steps "${STEPS:-6000}" &
+    done
+    wait ;;
+  xs-tail-balanced) run xs_tail_balanced --arch xs --reparam 4 --init "${INIT:-$outdir/xs_flat10/model.pt}" \
+      --lr 5e-4 --color-aug 0.25 --flat-aug 0.1 --flat-near-edges --loss-margin 8 --balanced-phases tail \
+      --val-every 1000 --steps "${STEPS:-12000}" ;;
   xs-interp) run xs_interp --arch xs --reparam 4 --up interp --init "${INIT:-$outdir/xs_flat10/model.pt}" \
       --lr 5e-4 --color-aug 0.25 --flat-aug 0.1 --flat-near-edges --loss-margin 10 --balanced-phases \
       --val-every 1000 --steps "${STEPS:-6000}" ;;

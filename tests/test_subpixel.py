@@ -84,6 +84,18 @@ def test_balance_projects_every_depth_to_space_conv_and_nothing_else(up):
     assert balance_(model) < 1e-5  # a projection: once is enough
 
 
+@pytest.mark.parametrize("which", ["up", "tail"])
+def test_balance_can_project_the_up_or_the_tail_alone(which):
+    model = unbalanced()
+    before = copy.deepcopy(model.state_dict())
+    balance_(model, which)
+    changed = {k.rsplit(".", 2)[-2] for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
+    assert changed == ({"tail"} if which == "tail" else {"0"})  # upscaler.up.0.weight
+    left = {n for n, (conv, phases) in depth_to_space_convs(model).items()
+            if phase_imbalance(conv.weight, conv.bias, phases) > 1e-3}
+    assert left == {n for n in depth_to_space_convs(model) if (n.endswith("tail")) != (which == "tail")}
+
+
 @pytest.mark.parametrize("up", ["conv", "interp"])
 def test_balanced_upsampling_draws_no_grid_from_constant_errors(up):
     """Constant errors everywhere in the network: the balanced XS keeps the flat colour flat,

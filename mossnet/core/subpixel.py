@@ -92,13 +92,25 @@ def _balance(weight: torch.Tensor, bias: torch.Tensor | None, effective: torch.T
         b.copy_(b.mean(1, keepdim=True).expand_as(b))
 
 
+BALANCE_CHOICES = ("all", "up", "tail")  # which depth-to-space convs ``balance_`` projects
+
+
+def _chosen(model: nn.Module, which: str) -> list[tuple[nn.Module, int]]:
+    if which not in BALANCE_CHOICES:
+        raise ValueError(f"which must be one of {', '.join(BALANCE_CHOICES)}, not {which!r}")
+    return [(conv, phases) for name, (conv, phases) in depth_to_space_convs(model).items()
+            if which == "all" or (name.rsplit(".", 1)[-1] == "tail") == (which == "tail")]
+
+
 @torch.no_grad()
-def balance_(model: nn.Module) -> float:
-    """Project every depth-to-space conv onto balanced kernels, in place; returns the largest
+def balance_(model: nn.Module, which: str = "all") -> float:
+    """Project every depth-to-space conv (``which``: or only the U-Net's ``up`` convs, or only
+    the tail: to measure what each costs) onto balanced kernels, in place; returns the largest
     imbalance removed. With over-parameterized training the branches' sum is what must
     balance, so the correction goes into the plain branch."""
-    removed = imbalance(model)
-    for conv, phases in depth_to_space_convs(model).values():
+    chosen = _chosen(model, which)
+    removed = max(phase_imbalance(effective_weight(conv), _plain(conv).bias, phases) for conv, phases in chosen)
+    for conv, phases in chosen:
         plain = _plain(conv)
         _balance(plain.weight, plain.bias, effective_weight(conv), phases)
     return removed
