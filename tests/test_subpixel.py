@@ -18,7 +18,7 @@ from mossnet.core.reparam import fold, reparameterize
 from mossnet.core.subpixel import balance_, depth_to_space_convs, imbalance, phase_imbalance
 from quantize import qat
 from quantize.adaround import attr
-from quantize.balance import balanced_round, balance_phases
+from quantize.balance import BALANCED_WITHIN, balanced_round, balance_phases
 from quantize.calibration import calibration_set, default_calibration_files
 from quantize.correction import conv_sites
 from quantize.program import calibrate, convert, load_pipeline, prepare
@@ -82,6 +82,14 @@ def test_balance_projects_every_depth_to_space_conv_and_nothing_else(up):
     names = {f"{n}.{p}" for n in depth_to_space_convs(model) for p in ("weight", "bias")}
     assert names == {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
     assert balance_(model) < 1e-5  # a projection: once is enough
+
+
+def test_the_tail_balanced_candidate_is_what_its_model_card_says():
+    model, ckpt = load_model(DEFAULT_CHECKPOINT.parent / "candidates" / "mossnet_xs_x4_tail_balanced.pt", arch="xs")
+    convs = depth_to_space_convs(model)
+    assert phase_imbalance(convs["upscaler.tail"][0].weight, convs["upscaler.tail"][0].bias, 16) < BALANCED_WITHIN
+    assert phase_imbalance(convs["upscaler.up.0"][0].weight, convs["upscaler.up.0"][0].bias, 4) > 0.1
+    assert ckpt["metrics"]["args"]["balanced_phases"] == "tail" and ckpt["metrics"]["steps"] == 12000
 
 
 @pytest.mark.parametrize("which", ["up", "tail"])
