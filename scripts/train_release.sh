@@ -34,8 +34,9 @@
 # Paths are relative to the repository root. Env: STEPS overrides the step count; PYTHON the
 # interpreter (default .venv/bin/python); THREADS the CPU threads per run (default 1); INIT the
 # checkpoint margin and xs-distill start from (default: OUTDIR/xs_color/model.pt), and the
-# xs-balanced stages, xs-tail-balanced and xs-interp (default: OUTDIR/xs_flat10/model.pt, the same weights as weights/mossnet_xs_x4.pt). Runs resume
-# from OUTDIR/<name>/last.pt when started again (--resume), so a long run can span sessions.
+# xs-balanced stages, xs-tail-balanced and xs-interp (default: OUTDIR/xs_flat10/model.pt, the
+# same weights as weights/mossnet_xs_x4.pt). Runs resume from OUTDIR/<name>/last.pt when started
+# again (--resume), so a long run can span sessions.
 # mossnet.train uses a GPU when there is one; for a machine that cannot see the data,
 # scripts/pack_training_data.py packs it (same images, half the bytes).
 set -euo pipefail

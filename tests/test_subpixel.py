@@ -101,7 +101,7 @@ def test_balance_can_project_the_up_or_the_tail_alone(which):
     assert changed == ({"tail"} if which == "tail" else {"0"})  # upscaler.up.0.weight
     left = {n for n, (conv, phases) in depth_to_space_convs(model).items()
             if phase_imbalance(conv.weight, conv.bias, phases) > 1e-3}
-    assert left == {n for n in depth_to_space_convs(model) if (n.endswith("tail")) != (which == "tail")}
+    assert left == {n for n in depth_to_space_convs(model) if n.endswith("tail") != (which == "tail")}
 
 
 @pytest.mark.parametrize("up", ["conv", "interp"])
