@@ -62,7 +62,10 @@ def depth_to_space_convs(model: nn.Module) -> dict[str, tuple[nn.Module, int]]:
     convs = {}
     for i, up in enumerate(upscaler.up):  # a plain conv, or InterpUp whose ``phases`` feeds it
         phased = getattr(up, "phases", None)
-        convs[f"{prefix}up.{i}" + (".phases" if phased is not None else "")] = (phased or up, 4)
+        if phased is None:
+            convs[f"{prefix}up.{i}"] = (up, 4)
+        else:
+            convs[f"{prefix}up.{i}.phases"] = (phased, 4)
     convs[f"{prefix}tail"] = (upscaler.tail, upscaler.cfg.scale ** 2)
     return convs
 
@@ -73,10 +76,21 @@ def effective_weight(conv: nn.Module) -> torch.Tensor:
     return conv.weight() if callable(getattr(conv, "weight", None)) else conv.weight
 
 
-def imbalance(model: nn.Module) -> float:
-    """The largest phase imbalance over the model's depth-to-space convs (0: balanced)."""
+BALANCE_CHOICES = ("all", "up", "tail")  # which depth-to-space convs ``balance_`` projects
+
+
+def _chosen(model: nn.Module, which: str) -> list[tuple[nn.Module, int]]:
+    if which not in BALANCE_CHOICES:
+        raise ValueError(f"which must be one of {', '.join(BALANCE_CHOICES)}, not {which!r}")
+    return [(conv, phases) for name, (conv, phases) in depth_to_space_convs(model).items()
+            if which == "all" or name.endswith("tail") == (which == "tail")]
+
+
+def imbalance(model: nn.Module, which: str = "all") -> float:
+    """The largest phase imbalance over the model's depth-to-space convs, or those ``which``
+    names (``BALANCE_CHOICES``); 0: balanced."""
     return max(phase_imbalance(effective_weight(conv), _plain(conv).bias, phases)
-               for conv, phases in depth_to_space_convs(model).values())
+               for conv, phases in _chosen(model, which))
 
 
 def _plain(conv: nn.Module) -> nn.Conv2d:
@@ -92,25 +106,14 @@ def _balance(weight: torch.Tensor, bias: torch.Tensor | None, effective: torch.T
         b.copy_(b.mean(1, keepdim=True).expand_as(b))
 
 
-BALANCE_CHOICES = ("all", "up", "tail")  # which depth-to-space convs ``balance_`` projects
-
-
-def _chosen(model: nn.Module, which: str) -> list[tuple[nn.Module, int]]:
-    if which not in BALANCE_CHOICES:
-        raise ValueError(f"which must be one of {', '.join(BALANCE_CHOICES)}, not {which!r}")
-    return [(conv, phases) for name, (conv, phases) in depth_to_space_convs(model).items()
-            if which == "all" or (name.rsplit(".", 1)[-1] == "tail") == (which == "tail")]
-
-
 @torch.no_grad()
 def balance_(model: nn.Module, which: str = "all") -> float:
     """Project every depth-to-space conv (``which``: or only the U-Net's ``up`` convs, or only
     the tail: to measure what each costs) onto balanced kernels, in place; returns the largest
     imbalance removed. With over-parameterized training the branches' sum is what must
     balance, so the correction goes into the plain branch."""
-    chosen = _chosen(model, which)
-    removed = max(phase_imbalance(effective_weight(conv), _plain(conv).bias, phases) for conv, phases in chosen)
-    for conv, phases in chosen:
+    removed = imbalance(model, which)
+    for conv, phases in _chosen(model, which):
         plain = _plain(conv)
         _balance(plain.weight, plain.bias, effective_weight(conv), phases)
     return removed
