@@ -6,6 +6,7 @@ for a time budget: a short timing probe fixes the step count (recorded in the ch
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import shlex
@@ -95,6 +96,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "bias (projected after each step), so no error that is constant over an area, int8 "
                         "rounding on a flat colour among them, can draw a sub-pixel grid (mossnet.core.subpixel). "
                         "'up' or 'tail': only those convs (what each costs; the grid needs all)")
+    p.add_argument("--ema", type=share, default=0.0, metavar="DECAY",
+                   help="validate and save an exponential moving average of the weights with this "
+                        "decay per step (e.g. 0.999; 0: off, the last weights)")
     p.add_argument("--val-every", type=int, default=1000)
     p.add_argument("--holdout", type=int, default=30, help="every N-th image is held out for validation")
     p.add_argument("--max-side", type=int, default=1024, help="shrink larger photos by an integer factor")
@@ -176,6 +180,9 @@ def main(argv=None) -> int:
           f"{len(data)} training and {len(val)} validation images; device {device}", flush=True)
 
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    # The average is what gets validated and saved: late in a cosine schedule the weights still
+    # jitter from batch to batch, and their average generalizes a little better.
+    ema = copy.deepcopy(model).requires_grad_(False) if args.ema else None
     gen = torch.Generator().manual_seed(args.seed)
     step, total, elapsed, log = 0, args.steps or 20000, 0.0, out / "log.jsonl"
     best = -1.0
@@ -189,6 +196,11 @@ def main(argv=None) -> int:
             return 2
         opt.load_state_dict(state["opt"])
         gen.set_state(state["gen"])
+        if ema is not None:
+            if "ema" not in state:
+                print(f"error: {out / 'last.pt'} was trained without --ema", file=sys.stderr)
+                return 2
+            ema.load_state_dict(state["ema"])
         step, total, elapsed, best = state["step"], state["total"], state["elapsed"], state["best"]
         total = max(args.steps or total, step)  # a longer --steps extends the schedule
         print(f"resumed at step {step}/{total}", flush=True)
@@ -212,7 +224,20 @@ def main(argv=None) -> int:
         opt.step()
         if args.balanced_phases:
             balance_(model, args.balanced_phases)
+        if ema is not None:
+            with torch.no_grad():
+                for avg, p in zip(ema.parameters(), model.parameters()):
+                    avg.lerp_(p, 1.0 - args.ema)
         return loss.detach()
+
+    def averaged() -> nn.Module:
+        """The weights to validate and save: the average, re-balanced (an average of
+        re-parameterized factors need not keep their product balanced), or the model itself."""
+        if ema is None:
+            return model
+        if args.balanced_phases:
+            balance_(ema, args.balanced_phases)
+        return ema
 
     if args.minutes and step == 0:  # timing probe (its steps count as training)
         for g in opt.param_groups:
@@ -231,8 +256,11 @@ def main(argv=None) -> int:
         print(f"timing probe: {per_step * 1e3:.1f} ms/step -> {total} steps", flush=True)
 
     def save_state():
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "gen": gen.get_state(),
-                    "step": step, "total": total, "elapsed": elapsed, "best": best}, out / "last.pt.tmp")
+        state = {"model": model.state_dict(), "opt": opt.state_dict(), "gen": gen.get_state(),
+                 "step": step, "total": total, "elapsed": elapsed, "best": best}
+        if ema is not None:
+            state["ema"] = ema.state_dict()
+        torch.save(state, out / "last.pt.tmp")
         (out / "last.pt.tmp").replace(out / "last.pt")
 
     model.train()
@@ -246,7 +274,7 @@ def main(argv=None) -> int:
         step += 1
         bar.update(1)
         if step % args.val_every == 0 or step == total:
-            val_psnr = validate(model, val)
+            val_psnr = validate(averaged(), val)
             best = max(best, val_psnr)
             elapsed = time.perf_counter() - t_start
             record = {"step": step, "loss": float(loss), "val_psnr": val_psnr, "elapsed_s": round(elapsed, 1)}
@@ -261,7 +289,7 @@ def main(argv=None) -> int:
                    torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"),
                "command": "python -m mossnet.train " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
                "args": {k: v for k, v in vars(args).items()}}
-    save_checkpoint(out / "model.pt", fold(model.cpu()), metrics=metrics)
+    save_checkpoint(out / "model.pt", fold(averaged().cpu()), metrics=metrics)
     print(json.dumps(metrics, indent=1), flush=True)
     return 0
 

@@ -2,7 +2,7 @@
 
 Builds, in one process and on the same calibration, the int8 pipeline of every row below and
 prints one table: x4 Y-PSNR against float on each benchmark set (Set5 and Set14 from
-``../shared`` when present: B100 holds five times their images, for each of seventeen pipelines;
+``../shared`` when present: B100 holds five times their images, for each of eighteen pipelines;
 the default's B100 figure is in ``quantize.ptq``'s report), then the worst flat-colour
 deviation and the sub-pixel grid on the flats, the gradient and the photo
 (``mossnet.core.flatness``; the photo's figure is the grid of the int8 output minus the float
@@ -31,12 +31,13 @@ from mossnet.core.pipeline import model_tiling, upscale_with_model
 from .calibration import calibration_files, calibration_set, describe
 from .recipe import DEFAULT_STEPS
 from .report import default_eval_dirs, weight_bytes
-from .steps import build_pipeline
+from .steps import build_pipeline, kept_float
 
 NONE = dict.fromkeys(DEFAULT_STEPS, False)
 FM = dict(NONE, float_modulation=True)
 FM_AR_BC = dict(FM, adaround=True, bias_correction=True)
-DEFAULT = dict(FM_AR_BC, pixel_grid_output=True, act_equalization=True, phase_balance=True)
+PG_AE = dict(FM_AR_BC, pixel_grid_output=True, act_equalization=True)
+DEFAULT = dict(PG_AE, phase_balance=True, float_unbalanced_up=True)
 # (row, augmented calibration, steps, float layers)
 ROWS = [
     ("before issue 20: 13 tiles of 3 images, int8 modulation, nearest rounding", False, NONE, ()),
@@ -54,10 +55,11 @@ ROWS = [
     ("calibration + float modulation + pixel grid + activation equalization", True,
      dict(FM, pixel_grid_output=True, act_equalization=True), ()),
     ("calibration + float modulation + pixel grid + activation equalization + learned rounding + bias correction",
-     True, dict(FM_AR_BC, pixel_grid_output=True, act_equalization=True), ()),
-    ("the same + phase balance", True, DEFAULT, ()),
+     True, PG_AE, ()),
+    ("the same + phase balance", True, dict(PG_AE, phase_balance=True), ()),
+    ("the same + an unbalanced up conv and the conv after it in float", True, DEFAULT, ()),
     ("the same + CLE", True, dict(DEFAULT, cle=True), ()),
-    ("the same without CLE, last decoder conv + tail in float (mixed precision)", True,
+    ("the same without CLE, last decoder conv + tail in float too (mixed precision)", True,
      DEFAULT, ("upscaler.dec.0.0.conv", "upscaler.tail")),
 ]
 
@@ -102,7 +104,7 @@ def main(argv=None) -> int:
                                                       for s in sets)
                   + f" | {c['flat_worst_levels']} | {c['flat_grid_levels']:.2f} | {c['gradient_grid_levels']:.2f} | "
                   f"{c.get('photo_grid_levels', float('nan')):.2f} | "
-                  f"{weight_bytes(model, float_layers, steps['float_modulation'])['int8'] / 1024:.1f} |")
+                  f"{weight_bytes(model, kept_float(model, float_layers, steps), steps['float_modulation'])['int8'] / 1024:.1f} |")
         d = {aug: describe(c, len(files)) for aug, c in calib.items()}
         print()
         print("Calibration: " + "; ".join(f"{'varied' if aug else 'before'}: {v['tiles']} tiles from "

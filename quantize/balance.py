@@ -66,6 +66,32 @@ def trained_like(model, module: torch.nn.Module, convs) -> torch.nn.Module:
     return ref
 
 
+def unbalanced_up_layers(model) -> tuple[str, ...]:
+    """The layers the ``float_unbalanced_up`` step keeps in float: with the tail balanced, each
+    U-Net ``up`` conv that is not, and the first decoder conv after it.
+
+    A balanced tail turns a constant error of its input into a constant change of the output,
+    so on a flat colour only a 2x2 pattern reaching the tail can still draw a grid. An ``up``
+    conv whose phases are not balanced makes one in float already (each phase answers the flat
+    feature map differently); in int8 its per-phase weight rounding and then the rounding of
+    its patterned output give every phase its own error, which the tail spreads over the 4x4
+    sub-pixel grid. Kept float, the up and the conv that reads its output hand the tail a
+    pattern the float network has too. With an unbalanced tail this would not help (the
+    rounding everywhere before the tail draws the grid there), so nothing is kept."""
+    convs = depth_to_space_convs(model)
+    upscaler = getattr(model, "upscaler", model)
+    tail, tail_phases = convs.pop("upscaler.tail")
+    if phase_imbalance(tail.weight, tail.bias, tail_phases) > BALANCED_WITHIN:
+        return ()
+    layers = []
+    for level, (conv, phases) in enumerate(convs.values()):
+        if phase_imbalance(conv.weight, conv.bias, phases) > BALANCED_WITHIN:
+            layers.append(f"upscaler.up.{level}")
+            if len(upscaler.dec[level]):
+                layers.append(f"upscaler.dec.{level}.0.conv")
+    return tuple(layers)
+
+
 @torch.no_grad()
 def balance_phases(model, patch_q: torch.fx.GraphModule) -> dict:
     """Balance the converted patch program's depth-to-space convs in place, each whose float

@@ -110,11 +110,13 @@ def default_pipeline_dir(ckpt: str | Path, method: str, root: str | Path = ARTIF
 
 
 def pipeline_identity(meta: dict) -> dict:
-    """What an exported artifact records of the pipeline it came from: its method and one hash
-    over its programs (a re-quantized pipeline makes the artifact stale)."""
+    """What an exported artifact records of the pipeline it came from: its method, one hash
+    over its programs (a re-quantized pipeline makes the artifact stale) and the layers its
+    recipe keeps float (what a runtime's structural check may find float)."""
     hashes = meta.get("program_sha256", {})
     return {"method": meta.get("method"),
-            "sha256": sha256_text(json.dumps(hashes, sort_keys=True)) if hashes else None}
+            "sha256": sha256_text(json.dumps(hashes, sort_keys=True)) if hashes else None,
+            "float_layers": list(meta.get("recipe", {}).get("float_modules", []))}
 
 
 PIPELINE_FILES = set(PROGRAM_FILES.values()) | {"quant.json", "report.json", "report.md"}

@@ -42,7 +42,7 @@ from .calibration import calibration_files, calibration_set
 from .recipe import ACTIVATION_OBSERVERS, DEFAULT_OBSERVER, DEFAULT_STEPS
 from .report import default_eval_dirs
 from .sensitivity import layer_sensitivity, quantizable_layers
-from .steps import build_pipeline
+from .steps import build_pipeline, kept_float
 
 
 @dataclass
@@ -58,6 +58,7 @@ class PTQOptions(QuantizeOptions):
     adaround: bool = DEFAULT_STEPS["adaround"]  # quantize.adaround
     bias_correction: bool = DEFAULT_STEPS["bias_correction"]  # quantize.correction
     phase_balance: bool = DEFAULT_STEPS["phase_balance"]  # quantize.balance
+    float_unbalanced_up: bool = DEFAULT_STEPS["float_unbalanced_up"]  # quantize.balance
 
     def steps(self) -> dict:
         return {step: getattr(self, step) for step in DEFAULT_STEPS}
@@ -86,6 +87,7 @@ def quantize_ptq(opts: PTQOptions) -> tuple[Path, dict]:
     start = time.perf_counter()
     pipe, steps = build_pipeline(model, tiling, calib, opts.observer, tuple(float_modules), opts.steps(),
                                  seed=opts.seed, progress=opts.progress)
+    float_modules = kept_float(model, tuple(float_modules), opts.steps())
     meta = base_meta(opts, "ptq", opts.observer, float_modules, calib, len(files), opts.steps())
     meta["step_details"] = steps
     meta["seconds"] = round(time.perf_counter() - start, 1)
@@ -102,6 +104,8 @@ STEP_HELP = {
     "bias_correction": "empirical bias correction of every convolution against float (quantize.correction)",
     "phase_balance": "keep depth-to-space convs trained balanced (mossnet.train --balanced-phases) balanced "
                      "in int8: no sub-pixel grid from rounding on flat areas (quantize.balance); nothing for others",
+    "float_unbalanced_up": "with a balanced tail, keep each unbalanced U-Net up conv and the decoder conv after it "
+                           "in float: their pattern on flat areas would round differently per phase (quantize.balance)",
 }
 
 

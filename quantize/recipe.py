@@ -72,17 +72,19 @@ ACTIVATION_QRANGE = (-128, 127)
 EPS = 2 ** -12
 # Bump when the recipe's meaning changes: pipelines and artifacts built with another version
 # are stale (``targets.store``) and get rebuilt.
-RECIPE_VERSION = 5
+RECIPE_VERSION = 6
 # The post-training steps PTQ runs by default (``quantize.ptq``; each has a --no-... flag), in
 # this order: the float modulation path and the output on the pixel grid (both the quantizer's,
 # see the module docstring; QAT uses the first), cross-layer equalization of the float model
 # and activation equalization on the calibration tiles (both ``quantize.equalize``), learned
 # rounding of the int8 weights (``quantize.adaround``), empirical bias correction of every
 # convolution against float (``quantize.correction``), and balanced depth-to-space convs kept
-# balanced in int8 (``quantize.balance``; nothing for convs not trained balanced). Chosen by
+# balanced in int8 (``quantize.balance``; nothing for convs not trained balanced), and, with a
+# balanced tail, each unbalanced U-Net up conv and the decoder conv after it kept float
+# (``quantize.balance.unbalanced_up_layers``; nothing with an unbalanced tail). Chosen by
 # measurement (README).
 DEFAULT_STEPS = {"float_modulation": True, "pixel_grid_output": True, "cle": False, "act_equalization": True,
-                 "adaround": True, "bias_correction": True, "phase_balance": True}
+                 "adaround": True, "bias_correction": True, "phase_balance": True, "float_unbalanced_up": True}
 # The patch program's output on the uint8 pixel grid: (q + 128) / 255 for q in [-128, 127].
 PIXEL_GRID = FixedQParamsQuantizationSpec(dtype=torch.int8, scale=1 / 255, zero_point=-128,
                                           quant_min=-128, quant_max=127, qscheme=torch.per_tensor_affine)

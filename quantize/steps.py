@@ -1,17 +1,26 @@
 """The PTQ recipe's steps in order, shared by ``quantize.ptq``, the ablation table and the
 per-layer sensitivity: the float modulation path (a choice of the quantizer), cross-layer
 and activation equalization of the float model, observers and calibration, convert, learned rounding, bias
-correction, phase balance of the depth-to-space convs (``quantize.recipe.DEFAULT_STEPS``)."""
+correction, phase balance of the depth-to-space convs, and which layers stay float for them
+(``quantize.recipe.DEFAULT_STEPS``)."""
 from __future__ import annotations
 
 from tqdm import tqdm
 
 from .adaround import adaround
-from .balance import balance_phases
+from .balance import balance_phases, unbalanced_up_layers
 from .correction import bias_correction
 from .equalize import equalize, equalize_activations
 from .program import QuantizedPipeline, calibrate, convert, prepare
 from .recipe import DEFAULT_OBSERVER, DEFAULT_STEPS, make_quantizer
+
+
+def kept_float(model, float_modules: tuple[str, ...] = (), steps: dict | None = None) -> tuple[str, ...]:
+    """The layers the pipeline keeps in float: those asked for, then those the
+    ``float_unbalanced_up`` step adds (``quantize.balance.unbalanced_up_layers``)."""
+    steps = dict(DEFAULT_STEPS, **(steps or {}))
+    added = unbalanced_up_layers(model) if steps["float_unbalanced_up"] else ()
+    return tuple(dict.fromkeys(tuple(float_modules) + added))
 
 
 def build_pipeline(model, tiling, calib, observer: str = DEFAULT_OBSERVER, float_modules: tuple[str, ...] = (),
@@ -22,6 +31,9 @@ def build_pipeline(model, tiling, calib, observer: str = DEFAULT_OBSERVER, float
     what each step did). ``quantizer`` replaces the recipe's (the sensitivity analysis)."""
     steps = dict(DEFAULT_STEPS, **(steps or {}))
     details = {}
+    if quantizer is None and steps["float_unbalanced_up"]:
+        details["float_unbalanced_up"] = {"float_layers": list(unbalanced_up_layers(model))}
+        float_modules = kept_float(model, float_modules, steps)
     if steps["cle"]:  # on the float model, before the observers: the function is unchanged
         model, details["cle"] = equalize(model)
     if steps["act_equalization"]:  # the same, from the activations' ranges on the calibration tiles

@@ -15,6 +15,8 @@
 #   xs-balanced-parts  xs-balanced twice, with only the up conv and with only the tail
 #             balanced (--balanced-phases up|tail): which of the two constraints costs the quality
 #   xs-tail-balanced  the tail alone balanced, twice as long (the candidate: model card)
+#   xs-tail-balanced-ema  xs-tail-balanced, validating and saving an average of the weights
+#             (--ema 0.999)
 #   xs-interp  xs-balanced with the U-Net's up conv made one that can interpolate when balanced
 #             (--up interp: the 1x1 conv to 4 phases becomes a 1x1 conv and a per-channel 3x3,
 #             started as the old conv's balanced projection and bilinear; model card)
@@ -42,7 +44,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=${PYTHON:-.venv/bin/python}
-stages="xs-b128, xs-b128-color, xs-b128-margin, xs, xs-long, xs-color, margin, xs-distill, xs-plain, ablation, ablation-margin, teacher, teacher-color, distill, shape-probe, xs-flat, xs-balanced, xs-balanced-parts, xs-tail-balanced or xs-interp"
+stages="xs-b128, xs-b128-color, xs-b128-margin, xs, xs-long, xs-color, margin, xs-distill, xs-plain, ablation, ablation-margin, teacher, teacher-color, distill, shape-probe, xs-flat, xs-balanced, xs-balanced-parts, xs-tail-balanced, xs-tail-balanced-ema or xs-interp"
 what=${1:?usage: train_release.sh STAGE [DATA_DIR] [OUTDIR], STAGE one of $stages}
 data=${2:-../shared/data/train}; outdir=${3:-runs}
 export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=${THREADS:-1}
@@ -110,6 +112,9 @@ case "$what" in
   xs-tail-balanced) run xs_tail_balanced --arch xs --reparam 4 --init "${INIT:-$outdir/xs_flat10/model.pt}" \
       --lr 5e-4 --color-aug 0.25 --flat-aug 0.1 --flat-near-edges --loss-margin 8 --balanced-phases tail \
       --val-every 1000 --steps "${STEPS:-12000}" ;;
+  xs-tail-balanced-ema) run xs_tail_balanced_ema --arch xs --reparam 4 --init "${INIT:-$outdir/xs_flat10/model.pt}" \
+      --lr 5e-4 --color-aug 0.25 --flat-aug 0.1 --flat-near-edges --loss-margin 8 --balanced-phases tail \
+      --ema 0.999 --val-every 1000 --steps "${STEPS:-12000}" ;;
   xs-interp) run xs_interp --arch xs --reparam 4 --up interp --init "${INIT:-$outdir/xs_flat10/model.pt}" \
       --lr 5e-4 --color-aug 0.25 --flat-aug 0.1 --flat-near-edges --loss-margin 10 --balanced-phases \
       --val-every 1000 --steps "${STEPS:-6000}" ;;

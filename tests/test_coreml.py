@@ -14,7 +14,7 @@ from mossnet.core.tiling import PROGRAMS
 from targets import registry
 from targets.coreml import checks, fp16_range, verify
 from targets.coreml.mil_interpreter import MODES, MILInterpreter
-from targets.coreml.runtime import claimed_functions, interpreter_programs
+from targets.coreml.runtime import claimed_functions, float_convs, interpreter_programs
 from targets.manifest import ManifestError, load_manifest, manifest_path
 from targets.parity import measure_parity, parity_images
 from targets.runtime import ExportError
@@ -92,9 +92,15 @@ def test_each_precision_holds_what_it_claims(build):
         checks.check_compute_dtype(artifact, "fp32" if precision == "fp32" else "fp16", functions)
         if precision in ("w8", "w8a8"):
             checks.check_weights_int8(artifact, claimed_functions(registry.get("coreml").precision(precision),
-                                                                  functions))
+                                                                  functions), float_convs(manifest))
     w8a8 = checks.main_functions(build("w8a8"))
-    checks.check_activations_int8(build("w8a8"), {"upscale_patch": w8a8["upscale_patch"]})
+    kept = float_convs(json.loads(manifest_path(build("w8a8")).read_text()))
+    assert kept == 2  # the shipped XS's unbalanced up conv and the conv after it (quantize.balance)
+    checks.check_activations_int8(build("w8a8"), {"upscale_patch": w8a8["upscale_patch"]}, kept)
+    with pytest.raises(ExportError, match="float activation"):  # they are float, and only they
+        checks.check_activations_int8(build("w8a8"), {"upscale_patch": w8a8["upscale_patch"]})
+    with pytest.raises(ExportError, match="float weights"):
+        checks.check_weights_int8(build("w8a8"), {"upscale_patch": w8a8["upscale_patch"]}, kept + 1)
     with pytest.raises(ExportError, match="activations are not int8"):  # the recipe's float context
         checks.check_activations_int8(build("w8a8"), {"context": w8a8["context"]})
     sizes = {p: json.loads(manifest_path(build(p)).read_text())["artifact"]["bytes"] for p in ("fp16", "w8")}

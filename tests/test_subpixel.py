@@ -18,11 +18,12 @@ from mossnet.core.reparam import fold, reparameterize
 from mossnet.core.subpixel import balance_, depth_to_space_convs, imbalance, phase_imbalance
 from quantize import qat
 from quantize.adaround import attr
-from quantize.balance import BALANCED_WITHIN, balanced_round, balance_phases
+from quantize.balance import BALANCED_WITHIN, balanced_round, balance_phases, unbalanced_up_layers
 from quantize.calibration import calibration_set, default_calibration_files
 from quantize.correction import conv_sites
 from quantize.program import calibrate, convert, load_pipeline, prepare
 from quantize.recipe import make_quantizer
+from quantize.steps import kept_float
 
 from conftest import EVAL_DIR
 from test_train import make_images
@@ -84,12 +85,14 @@ def test_balance_projects_every_depth_to_space_conv_and_nothing_else(up):
     assert balance_(model) < 1e-5  # a projection: once is enough
 
 
-def test_the_tail_balanced_candidate_is_what_its_model_card_says():
-    model, ckpt = load_model(DEFAULT_CHECKPOINT.parent / "candidates" / "mossnet_xs_x4_tail_balanced.pt", arch="xs")
+def test_the_shipped_xs_is_tail_balanced_as_its_model_card_says():
+    model, ckpt = load_model(DEFAULT_CHECKPOINT, arch="xs")
     convs = depth_to_space_convs(model)
     assert phase_imbalance(convs["upscaler.tail"][0].weight, convs["upscaler.tail"][0].bias, 16) < BALANCED_WITHIN
     assert phase_imbalance(convs["upscaler.up.0"][0].weight, convs["upscaler.up.0"][0].bias, 4) > 0.1
     assert ckpt["metrics"]["args"]["balanced_phases"] == "tail" and ckpt["metrics"]["steps"] == 12000
+    # so the default int8 keeps the up and the conv after it float (quantize.balance)
+    assert unbalanced_up_layers(model) == ("upscaler.up.0", "upscaler.dec.0.0.conv")
 
 
 @pytest.mark.parametrize("which", ["up", "tail"])
@@ -175,10 +178,10 @@ def test_balanced_round_stays_within_a_step_and_sums_alike():
     assert (balanced_round(ones, 4).view(24, 4, 36) == balanced_round(ones, 4).view(24, 4, 36)[:, :1]).all()
 
 
-def converted(model):
+def converted(model, float_modules=()):
     tiling = model_tiling(model)
     calib = calibration_set(default_calibration_files(), tiling, 8)
-    ctx, patch = prepare(model, tiling, make_quantizer())
+    ctx, patch = prepare(model, tiling, make_quantizer(float_modules=float_modules))
     calibrate(model, ctx, patch, calib)
     return convert(ctx), convert(patch)
 
@@ -211,6 +214,29 @@ def test_phase_balance_step_balances_the_int8_convs_and_changes_nothing_else(tra
         assert torch.allclose(ints, ints.round(), atol=1e-3)  # still on the int8 grid
         assert (ints.round().abs() <= 127).all()
     assert changed and changed <= allowed
+
+
+def tail_balanced():
+    model = unbalanced()
+    balance_(model, "tail")
+    return model
+
+
+@pytest.mark.parametrize("make,expected", [(tail_balanced, ("upscaler.up.0", "upscaler.dec.0.0.conv")),
+                                           (unbalanced, ()), (balanced, ())])
+def test_float_unbalanced_up_keeps_the_up_and_its_reader_float_only_with_a_balanced_tail(make, expected):
+    model = make()
+    assert unbalanced_up_layers(model) == expected
+    assert kept_float(model, ("upscaler.tail",)) == ("upscaler.tail",) + expected
+    assert kept_float(model, (), {"float_unbalanced_up": False}) == ()
+
+
+def test_the_float_unbalanced_up_layers_run_float_and_the_rest_int8():
+    model = tail_balanced()
+    _, patch = converted(model, unbalanced_up_layers(model))
+    int8 = {s.module for s in conv_sites(patch)}
+    assert "upscaler.tail" in int8 and "upscaler.mid.0.conv" in int8
+    assert not int8 & {"upscaler.up.0", "upscaler.dec.0.0.conv"}
 
 
 def int8_imbalance(patch, model) -> float:

@@ -40,23 +40,29 @@ def _producer(var):
     return getattr(var, "op", None)
 
 
-def check_weights_int8(artifact: str | Path, functions: dict | None = None) -> None:
+def check_weights_int8(artifact: str | Path, functions: dict | None = None, float_convs: int = 0) -> None:
     """w8 / w8a8: every convolution's weight is int8 data expanded by a ``constexpr`` dequantize
-    op, and the weight files are smaller than those weights would be in fp16."""
+    op, but for the ``float_convs`` the int8 pipeline keeps float (its recipe's float layers,
+    recorded in the manifest), and the weight files are smaller than those weights would be in
+    fp16."""
     functions = functions or main_functions(artifact)
-    elements = 0
+    elements, floats = 0, []
     for name, fn in functions.items():
         for op in fn.operations:
             if op.op_type != "conv":
                 continue
             source = _producer(op.inputs["weight"])
             if source is None or source.op_type not in WEIGHT_DEQUANTIZE_OPS:
-                raise ExportError(f"{artifact}: {name}'s {op.name} has float weights, not int8 behind "
-                                  f"{' or '.join(WEIGHT_DEQUANTIZE_OPS)} (the build is not weight-quantized)")
+                floats.append(f"{name}'s {op.name}")
+                continue
             data = next(iter(source.inputs.values())).val
             if np.asarray(data).dtype not in (np.int8, np.uint8):
                 raise ExportError(f"{artifact}: {name}'s {op.name} weight data is {np.asarray(data).dtype}, not int8")
             elements += int(np.prod(op.inputs["weight"].shape))
+    if len(floats) != float_convs:
+        raise ExportError(f"{artifact}: {', '.join(floats[:3]) or 'no conv'} {'has' if len(floats) == 1 else 'have'} "
+                          f"float weights, not int8 behind {' or '.join(WEIGHT_DEQUANTIZE_OPS)}, where the "
+                          f"recipe keeps {float_convs} float (the build is not weight-quantized as claimed)")
     from .runtime import program_paths
     packages = program_paths(artifact)
     stored = sum(p.stat().st_size for name in functions for p in packages[name].rglob("weight.bin"))
@@ -65,10 +71,12 @@ def check_weights_int8(artifact: str | Path, functions: dict | None = None) -> N
                           f"its conv weights take in fp16")
 
 
-def check_activations_int8(artifact: str | Path, functions: dict | None = None) -> None:
+def check_activations_int8(artifact: str | Path, functions: dict | None = None, float_convs: int = 0) -> None:
     """w8a8: the program quantizes and dequantizes, and every convolution reads its input from a
-    ``dequantize`` op (int8 activations), as the int8 PyTorch program does."""
+    ``dequantize`` op (int8 activations), as the int8 PyTorch program does, but for the
+    ``float_convs`` it keeps float."""
     functions = functions or main_functions(artifact)
+    floats = []
     for name, fn in functions.items():
         ops = Counter(op.op_type for op in fn.operations)
         if not ops["quantize"] or not ops["dequantize"]:
@@ -77,7 +85,11 @@ def check_activations_int8(artifact: str | Path, functions: dict | None = None) 
         for op in fn.operations:
             source = _producer(op.inputs["x"]) if op.op_type == "conv" else None
             if op.op_type == "conv" and (source is None or source.op_type != "dequantize"):
-                raise ExportError(f"{artifact}: {name}'s {op.name} reads a float activation, not a dequantized int8 one")
+                floats.append(f"{name}'s {op.name}")
+    if len(floats) != float_convs:
+        raise ExportError(f"{artifact}: {', '.join(floats[:3]) or 'no conv'} {'reads' if len(floats) == 1 else 'read'} "
+                          f"a float activation, not a dequantized int8 one, where the recipe keeps "
+                          f"{float_convs} float")
 
 
 def check_compute_dtype(artifact: str | Path, compute: str, functions: dict | None = None) -> None:
