@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The exact training runs behind the shipped weights (weights/README.md records their numbers).
-# The shipped XS is four stages, each starting from the one before:
+# The shipped XS is five stages, each starting from the one before:
 #   xs-b128   MossNet-XS x4 from scratch at batch 128, ground-truth L1, over-parameterized 3x3
 #             convs folded into plain ones at the end (ran on a lent GPU; hours on a CPU)
 #   xs-b128-color  a fine-tune with colour views and flat images, so that saturated and flat
@@ -9,12 +9,15 @@
 #             (--loss-margin 8), and its control without it (weights/mossnet_xs_x4.pt: the
 #             first; the shipped XS until issue 20's flat-colour ridge; model card)
 #   xs-flat   more flat images (10 %), whose channels may also lie just inside 0 or 1
-#             (--flat-near-edges): a ridge of saturated blues drew a grid (weights/mossnet_xs_x4.pt)
+#             (--flat-near-edges): a ridge of saturated blues drew a grid (the shipped XS until
+#             issue 20's int8 grid)
+#   xs-tail-balanced  xs-flat again with the tail's sub-pixel phases balanced (--balanced-phases
+#             tail): no int8 rounding draws a grid through the tail (weights/mossnet_xs_x4.pt)
+# Tried on the way to it (model card):
 #   xs-balanced  xs-flat again with balanced depth-to-space convs (--balanced-phases: no int8
 #             rounding can draw a sub-pixel grid on a flat area); tried, not shipped (model card)
 #   xs-balanced-parts  xs-balanced twice, with only the up conv and with only the tail
 #             balanced (--balanced-phases up|tail): which of the two constraints costs the quality
-#   xs-tail-balanced  the tail alone balanced, twice as long (the candidate: model card)
 #   xs-tail-balanced-ema  xs-tail-balanced, validating and saving an average of the weights
 #             (--ema 0.999)
 #   xs-interp  xs-balanced with the U-Net's up conv made one that can interpolate when balanced
@@ -36,8 +39,8 @@
 # Paths are relative to the repository root. Env: STEPS overrides the step count; PYTHON the
 # interpreter (default .venv/bin/python); THREADS the CPU threads per run (default 1); INIT the
 # checkpoint margin and xs-distill start from (default: OUTDIR/xs_color/model.pt), and the
-# xs-balanced stages, xs-tail-balanced and xs-interp (default: OUTDIR/xs_flat10/model.pt, the
-# same weights as weights/mossnet_xs_x4.pt). Runs resume from OUTDIR/<name>/last.pt when started
+# xs-balanced stages, the xs-tail-balanced ones and xs-interp (default: OUTDIR/xs_flat10/model.pt,
+# stage 4, the weights/mossnet_xs_x4.pt of 89a8627). Runs resume from OUTDIR/<name>/last.pt when started
 # again (--resume), so a long run can span sessions.
 # mossnet.train uses a GPU when there is one; for a machine that cannot see the data,
 # scripts/pack_training_data.py packs it (same images, half the bytes).

@@ -21,6 +21,7 @@ from targets.runtime import ExportError
 from targets.selftest import check_selftest, selftest_path
 
 from conftest import EVAL_DIR, ROOT, export
+from test_targets import INT8_BOUNDS
 
 EVAL = EVAL_DIR
 
@@ -107,6 +108,15 @@ def test_each_precision_holds_what_it_claims(build):
     assert sizes["w8"] < 0.75 * sizes["fp16"]
     with pytest.raises(ExportError, match="activations are not int8"):
         checks.check_activations_int8(build("w8"))
+
+
+def test_w8a8_draws_no_sub_pixel_grid(build):
+    """Issue 20's bounds on the Core ML int8 build, as the check run in the MIL interpreter at
+    export records them (the same bounds as the ExecuTorch and LiteRT builds')."""
+    recorded = json.loads(manifest_path(build("w8a8")).read_text())["flat_check"]
+    assert recorded["pass"] and recorded["flat_worst_levels"] <= INT8_BOUNDS["flat_worst_levels"]
+    for key in ("flat_grid_levels", "gradient_grid_levels", "photo_grid_levels"):
+        assert recorded[key] <= INT8_BOUNDS[key], (key, recorded[key])
 
 
 def assert_nothing_published(out_dir):
