@@ -13,6 +13,7 @@ from mossnet.core.metrics import psnr
 from mossnet.core.pipeline import model_tiling, upscale_with_model
 from quantize import ptq, qat
 from quantize.calibration import calibration_set, default_calibration_files
+from quantize.correction import module_of
 from quantize.program import (
     QuantizedPipelineError,
     calibrate,
@@ -38,15 +39,23 @@ def producer(node, *targets):
 
 
 def test_every_patch_conv_has_int8_quantize_dequantize_around_it(quantized):
-    """The patch program's convolutions are int8; the context program stays float (the recipe's
-    float modulation, ``quantize.recipe``)."""
+    """The patch program's convolutions are int8 but for the layers the recipe keeps float (with
+    the shipped XS's balanced tail, its unbalanced up conv and the conv after it:
+    ``quantize.balance``), exactly those; the context program stays float (the recipe's float
+    modulation, ``quantize.recipe``)."""
     pipe = load_pipeline(quantized)
     assert not [n for n in pipe.context.graph.nodes if "quantize" in str(n.target)]
+    floats = set(pipe.meta["recipe"]["float_modules"])
+    assert floats == {"upscaler.up.0", "upscaler.dec.0.0.conv"}
     for graph_module in (pipe.upscale_patch,):
         convs = [n for n in graph_module.graph.nodes if n.target == torch.ops.aten.conv2d.default]
-        assert convs
+        assert {module_of(c) for c in convs} >= floats
         for conv in convs:
             x, w = conv.args[0], conv.args[1]
+            if module_of(conv) in floats:
+                assert not producer(x, Q.dequantize_per_tensor.default)
+                assert not producer(w, Q.dequantize_per_channel.default)
+                continue
             assert producer(x, Q.dequantize_per_tensor.default)
             assert producer(x.args[0], Q.quantize_per_tensor.default) and x.args[0].args[-1] == torch.int8
             assert producer(w, Q.dequantize_per_channel.default)
