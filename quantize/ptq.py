@@ -84,10 +84,10 @@ def quantize_ptq(opts: PTQOptions) -> tuple[Path, dict]:
         sensitivity = layer_sensitivity(model, tiling, calib, dirs[0], opts.observer, progress=opts.progress,
                                         steps=opts.steps())
         float_modules += [r["layer"] for r in sensitivity[:opts.float_layers] if r["layer"] not in float_modules]
+    float_modules = kept_float(model, tuple(float_modules), opts.steps())  # what the report and manifest name
     start = time.perf_counter()
-    pipe, steps = build_pipeline(model, tiling, calib, opts.observer, tuple(float_modules), opts.steps(),
+    pipe, steps = build_pipeline(model, tiling, calib, opts.observer, float_modules, opts.steps(),
                                  seed=opts.seed, progress=opts.progress)
-    float_modules = kept_float(model, tuple(float_modules), opts.steps())
     meta = base_meta(opts, "ptq", opts.observer, float_modules, calib, len(files), opts.steps())
     meta["step_details"] = steps
     meta["seconds"] = round(time.perf_counter() - start, 1)

@@ -43,6 +43,25 @@ def test_train_resume_and_distill(tmp_path):
                                 "--loss", "mse", "--loss-margin", "2"]) == 0
 
 
+def test_ema_validates_and_saves_the_average(tmp_path, capsys):
+    """``--ema 1`` never moves the average, so the saved weights are the start's although
+    training moved the model's; a run without ``--ema`` cannot be resumed with it."""
+    data = make_images(tmp_path / "imgs")
+    start = tmp_path / "start.pt"
+    save_checkpoint(start, random_model("xs"))
+    common = ["--data", str(data), "--batch", "2", "--crop", "16", "--val-every", "2", "--holdout", "4",
+              "--init", str(start), "--lr", "1e-2"]
+    weights = {}
+    for name, extra in (("average", ["--ema", "1"]), ("last", [])):
+        assert train.main(common + ["--out", str(tmp_path / name), "--steps", "2"] + extra) == 0
+        weights[name] = load_model(tmp_path / name / "model.pt", arch="xs")[0].state_dict()
+    begin = load_model(start, arch="xs")[0].state_dict()
+    assert all(torch.equal(begin[k], weights["average"][k]) for k in begin)
+    assert not all(torch.equal(begin[k], weights["last"][k]) for k in begin)
+    assert train.main(common + ["--out", str(tmp_path / "last"), "--steps", "3", "--resume", "--ema", "0.9"]) == 2
+    assert "trained without --ema" in capsys.readouterr().err
+
+
 def test_pixel_losses():
     a, b = torch.zeros(1, 3, 2, 2), torch.full((1, 3, 2, 2), 0.5)
     assert train.pixel_loss("l1", a, b).item() == pytest.approx(0.5)
